@@ -1,0 +1,37 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = {}
+exec((here / "kerasseg" / "version.py").read_text(), version)
+
+setup(
+    name="kerasseg",
+    version=version["__version__"],
+    description="Semantic segmentation models, datasets, losses and metrics for Keras 3",
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["kerasseg", "kerasseg.*"]),
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "numpy",
+        "opencv-python-headless",
+        "matplotlib",
+        "pillow",
+    ],
+    extras_require={
+        "onnx": ["tf2onnx", "onnxruntime"],
+        "dev": ["pytest", "scipy", "scikit-learn"],
+    },
+    entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

@@ -1,0 +1,132 @@
+"""The backbone registry: every encoder builds, taps sit at their strides, preprocessing and
+weights behave as keras.applications' own."""
+import importlib
+
+import keras
+import numpy as np
+import pytest
+
+from kerasseg import backbones as bb
+
+SIZES = [(64, 64), (96, 128)]
+
+# keras.applications module whose preprocess_input each family mirrors.
+FAMILY_MODULES = {
+    "vgg": "vgg16", "resnet": "resnet", "resnet_v2": "resnet_v2",
+    "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
+    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2",
+    "densenet": "densenet", "xception": "xception", "inception_v3": "inception_v3",
+    "convnext": "convnext",
+}
+
+
+def test_registry_lists_every_design_backbone():
+    expected = (
+        "vgg16 vgg19 resnet50 resnet101 resnet152 resnet50v2 resnet101v2 resnet152v2 "
+        "mobilenetv2 mobilenetv3small mobilenetv3large densenet121 densenet169 densenet201 "
+        "xception inceptionv3 convnext_tiny convnext_small convnext_base "
+        "efficientnetv2s efficientnetv2m efficientnetv2l"
+    ).split()
+    expected += [f"efficientnetb{i}" for i in range(8)]
+    expected += [f"efficientnetv2b{i}" for i in range(4)]
+    assert sorted(expected) == bb.list_backbones()
+
+
+@pytest.mark.parametrize("name", bb.list_backbones())
+def test_backbone_builds_and_taps_have_claimed_strides(name):
+    model = bb.build_backbone(name, weights=None)
+    expected = (4, 8, 16, 32) if name.startswith("convnext") else (2, 4, 8, 16, 32)
+    assert model.tap_strides == expected
+    for h, w in SIZES:
+        feats = model(np.random.uniform(0, 255, (1, h, w, 3)).astype("float32"))
+        assert len(feats) == len(expected)
+        for stride, feat in zip(expected, feats):
+            assert tuple(feat.shape[:3]) == (1, h // stride, w // stride), (name, stride)
+            assert np.all(np.isfinite(keras.ops.convert_to_numpy(feat)))
+
+
+def _reference_preprocess(family, x):
+    module = importlib.import_module(f"keras.applications.{FAMILY_MODULES[family]}")
+    return module.preprocess_input(x.copy())
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_MODULES))
+def test_in_graph_preprocessing_matches_keras_applications(family):
+    spec = next(s for s in bb.BACKBONES.values() if s.family == family)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    ours = keras.ops.convert_to_numpy(bb.ImagePreprocessing(spec.preprocess)(x))
+    np.testing.assert_allclose(ours, _reference_preprocess(family, x), rtol=1e-5, atol=1e-4)
+
+
+def test_internal_preprocessing_families_normalize_inside_the_network():
+    # preprocess_input is the identity for these: the network itself must rescale.
+    model = bb.build_backbone("mobilenetv3small", weights=None)
+    assert any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers)
+
+
+def _assert_same_weights(a, b):
+    wa, wb = a.get_weights(), b.get_weights()
+    assert len(wa) == len(wb) > 0
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenetv3small", "efficientnetb0"])
+def test_weights_file_loads_weight_for_weight(tmp_path, name):
+    source = bb.build_backbone(name, weights=None)
+    # Perturb so the file cannot match a fresh random init by chance.
+    source.set_weights([w + np.float32(0.5) for w in source.get_weights()])
+    path = str(tmp_path / f"{name}.weights.h5")
+    source.save_weights(path)
+    loaded = bb.build_backbone(name, weights=path)
+    _assert_same_weights(source, loaded)
+
+
+def test_rgb_weights_adapt_to_other_channel_counts(tmp_path):
+    source = bb.build_backbone("vgg16", weights=None)
+    path = str(tmp_path / "vgg16.weights.h5")
+    source.save_weights(path)
+    rgbd = bb.build_backbone("vgg16", weights=path, input_shape=(None, None, 4))
+    src_kernel = source.get_layer("block1_conv1").get_weights()[0]
+    kernel = rgbd.get_layer("block1_conv1").get_weights()[0]
+    assert kernel.shape == (3, 3, 4, 64)
+    expected = np.repeat(src_kernel.mean(axis=2, keepdims=True) * 3 / 4, 4, axis=2)
+    np.testing.assert_allclose(kernel, expected, rtol=1e-6)
+    # A grey image repeated over the channels gives the RGB network's response.
+    grey = np.random.default_rng(1).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
+    src_first = keras.Model(source.input, source.get_layer("block1_conv1").output)
+    dst_first = keras.Model(rgbd.input, rgbd.get_layer("block1_conv1").output)
+    np.testing.assert_allclose(dst_first(np.repeat(grey, 4, -1)), src_first(_mean_rgb(grey)),
+                               rtol=1e-4, atol=1e-2)
+    # Every later layer is copied unchanged.
+    np.testing.assert_array_equal(rgbd.get_layer("block5_conv3").get_weights()[0],
+                                  source.get_layer("block5_conv3").get_weights()[0])
+
+
+def _mean_rgb(grey):
+    """The RGB image that, after caffe preprocessing (BGR, per-channel mean), equals the grey
+    image after the 4-channel build's preprocessing (averaged mean): grey + (mean_c - mean)."""
+    return np.repeat(grey, 3, -1) + (np.array([123.68, 116.779, 103.939], "float32")
+                                     - np.float32(sum((103.939, 116.779, 123.68)) / 3))
+
+
+def test_freeze_makes_every_backbone_weight_non_trainable():
+    model = bb.build_backbone("mobilenetv2", weights=None, freeze=True)
+    assert model.trainable_weights == []
+    assert len(model.non_trainable_weights) > 0
+
+
+def test_unknown_backbone_lists_valid_choices():
+    with pytest.raises(ValueError, match="resnet5O.*Valid backbones:.*resnet50"):
+        bb.build_backbone("resnet5O", weights=None)
+
+
+def test_missing_weights_file_names_the_path(tmp_path):
+    missing = str(tmp_path / "nope.weights.h5")
+    with pytest.raises(FileNotFoundError, match="nope.weights.h5"):
+        bb.build_backbone("resnet50", weights=missing)
+
+
+def test_weights_argument_must_be_known():
+    with pytest.raises(ValueError, match="weights must be"):
+        bb.build_backbone("resnet50", weights=123)
