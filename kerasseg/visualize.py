@@ -310,17 +310,4 @@ def plot_history(history, path=None):
 
 # ----------------------------------------------------------------------------- evaluation plots
 
-try:
-    from kerasseg.visualize_metrics import plot_confusion_matrix, plot_per_class_iou
-except ImportError:  # the module is optional at import time; fail only when used
-    def plot_confusion_matrix(*args, **kwargs):
-        """Heat map of a confusion matrix; see ``kerasseg.visualize_metrics``."""
-        from kerasseg.visualize_metrics import plot_confusion_matrix as plot
-
-        return plot(*args, **kwargs)
-
-    def plot_per_class_iou(*args, **kwargs):
-        """Bar chart of per-class IoU; see ``kerasseg.visualize_metrics``."""
-        from kerasseg.visualize_metrics import plot_per_class_iou as plot
-
-        return plot(*args, **kwargs)
+from kerasseg.visualize_metrics import plot_confusion_matrix, plot_per_class_iou  # noqa: E402,F401
