@@ -1,0 +1,86 @@
+"""Semantic FPN (Kirillov et al. 2019, "Panoptic Feature Pyramid Networks", semantic branch).
+
+Feature pyramid (Lin et al. 2017): 1x1 lateral convolutions bring the backbone's maps at strides
+4, 8, 16 and 32 to ``pyramid_filters`` (256) channels; a top-down pathway adds each coarser
+level, upsampled 2x (nearest), to the next lateral; a 3x3 convolution smooths every merged map.
+Semantic head: each level goes through stages of 3x3 conv (``head_filters``, 128) - group norm -
+ReLU - 2x bilinear upsampling until it reaches stride 4 (the stride-4 level has one stage and no
+upsampling); the four are summed, classified by a 1x1 convolution and upsampled 4x to the
+input's size. Inputs: sides a multiple of 32.
+"""
+import keras
+from keras import layers
+
+from kerasseg.layers import conv_bn_act, upsample_like
+from kerasseg.models import base, register_model
+
+LEVELS = (4, 8, 16, 32)
+NORMS = ("group", "batch")
+
+
+def _conv_norm_relu(x, filters, norm, groups, name):
+    if norm == "batch":
+        return conv_bn_act(x, filters, 3, name=name)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                      name=f"{name}_conv")(x)
+    x = layers.GroupNormalization(groups, name=f"{name}_gn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def feature_pyramid(feats, filters, name="fpn"):
+    """{stride: map} -> {stride: pyramid map} for LEVELS (lateral, top-down sum, 3x3 smoothing)."""
+    laterals = {s: layers.Conv2D(filters, 1, name=f"{name}_lateral{s}")(feats[s]) for s in LEVELS}
+    merged = {32: laterals[32]}
+    for coarse, fine in zip(LEVELS[:0:-1], LEVELS[-2::-1]):
+        top_down = upsample_like(merged[coarse], laterals[fine], "nearest",
+                                 name=f"{name}_topdown{fine}")
+        merged[fine] = layers.Add(name=f"{name}_merge{fine}")([laterals[fine], top_down])
+    return {s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
+            for s in LEVELS}
+
+
+def semantic_head(pyramid, filters, norm, groups, name="seg"):
+    """Each level upsampled stage by stage to stride 4, then summed (stride-4 map)."""
+    branches = []
+    for stride in LEVELS:
+        x = pyramid[stride]
+        level = stride
+        stages = max(LEVELS.index(stride), 1)
+        for k in range(stages):
+            x = _conv_norm_relu(x, filters, norm, groups, f"{name}{stride}_stage{k + 1}")
+            if level > LEVELS[0]:
+                level //= 2
+                # The pyramid map of the finer level has exactly the 2x size.
+                x = upsample_like(x, pyramid[level], "bilinear", name=f"{name}{stride}_up{k + 1}")
+        branches.append(x)
+    return layers.Add(name=f"{name}_sum")(branches)
+
+
+@register_model("fpn")
+def fpn(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
+        activation="softmax", freeze_backbone=False, pyramid_filters=256, head_filters=128,
+        norm="group", groups=32, dropout=0.0, name=None):
+    """Semantic FPN.
+
+    backbone: a registry name (default "resnet50").
+    pyramid_filters, head_filters: pyramid (256) and segmentation-head (128) widths.
+    norm: "group" (group norm with ``groups`` groups, the paper's) or "batch".
+    dropout: rate before the classifier (0; smp uses 0.2).
+    """
+    arch = "fpn"
+    if norm not in NORMS:
+        raise ValueError(f"{arch}: norm must be one of {NORMS}; got {norm!r}.")
+    if norm == "group" and head_filters % groups:
+        raise ValueError(f"{arch}: head_filters {head_filters} is not divisible by "
+                         f"groups {groups}.")
+    input_shape = base.check_args(arch, num_classes, activation, input_shape, 32)
+    inputs = base.model_input(input_shape)
+    encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
+    feats = base.features_by_stride(encoder, inputs)
+    pyramid = feature_pyramid(feats, pyramid_filters)
+    x = semantic_head(pyramid, head_filters, norm, groups)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = base.head(x, inputs, num_classes, activation, resize=True)
+    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    return base.load_weights(model, encoder, weights, arch)
