@@ -1,0 +1,102 @@
+"""DeepLabV3 (Chen et al. 2017) and DeepLabV3+ (Chen et al. 2018).
+
+Both run a dilated backbone (``output_stride`` 16, or 8 for denser and slower features; see
+kerasseg.dilate) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
+rates 6, 12, 18 (doubled at output stride 8) and an image-pooling branch, 256 filters each,
+projected to 256 by a 1x1 convolution.
+
+DeepLabV3 classifies that map and resizes the scores to the input (the paper's head: no extra
+3x3 convolution). DeepLabV3+ adds the decoder: the ASPP output is upsampled to the stride-4
+features, concatenated with a 48-channel 1x1 projection of them, refined by two 3x3
+convolutions of 256 and classified. ``separable=True`` uses depthwise-separable convolutions
+in ASPP and decoder, as the V3+ paper does with Xception.
+
+The paper's V3+ encoder is Xception-65; the registry's ``xception`` (keras.applications,
+Xception-71-like entry/middle flow, 'same' padding) is the closest available. Backbones: those
+``kerasseg.dilate`` can dilate. Input sides: multiples of ``output_stride``.
+"""
+import keras
+from keras import layers
+
+from kerasseg.dilate import check_output_stride, dilatable_backbones
+from kerasseg.layers import ResizeLike, aspp, conv_bn_act, separable_conv_bn_act
+from kerasseg.models import base, register_model
+
+BASE_RATES = (6, 12, 18)  # at output stride 16
+
+
+def _rates(atrous_rates, output_stride):
+    if atrous_rates is None:
+        return tuple(r * 16 // output_stride for r in BASE_RATES)
+    return tuple(atrous_rates)
+
+
+def dilated_features(arch, backbone, input_shape, weights, freeze_backbone, output_stride,
+                     inputs):
+    """Build the dilated encoder and call it; returns (encoder, {nominal stride: feature}).
+
+    Nominal strides are the undilated network's: at output stride 8 the "32" map is at 8.
+    """
+    encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone,
+                           allowed=dilatable_backbones(), output_stride=output_stride)
+    feats = encoder(inputs)
+    return encoder, dict(zip((2, 4, 8, 16, 32), feats))
+
+
+def _conv(x, filters, separable, name):
+    if separable:
+        return separable_conv_bn_act(x, filters, 3, name=name)
+    return conv_bn_act(x, filters, 3, name=name)
+
+
+def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
+           output_stride, atrous_rates, filters, separable, dropout, decoder, name):
+    check_output_stride(arch, output_stride)
+    input_shape = base.check_args(arch, num_classes, activation, input_shape, output_stride)
+    inputs = base.model_input(input_shape)
+    encoder, feats = dilated_features(arch, backbone, input_shape, weights, freeze_backbone,
+                                      output_stride, inputs)
+    x = aspp(feats[32], filters, _rates(atrous_rates, output_stride), separable=separable,
+             dropout=dropout, name="aspp")
+    if decoder:
+        low = conv_bn_act(feats[4], decoder["low_level_filters"], 1, name="decoder_low_level")
+        x = ResizeLike("bilinear", name="decoder_upsample")(x, low)
+        x = layers.Concatenate(name="decoder_concat")([x, low])
+        for i in (1, 2):
+            x = _conv(x, decoder["filters"], separable, name=f"decoder_conv{i}")
+    outputs = base.head(x, inputs, num_classes, activation)
+    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    return base.load_weights(model, encoder, weights, arch)
+
+
+@register_model("deeplabv3")
+def deeplabv3(num_classes, *, backbone="resnet50", weights="imagenet",
+              input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
+              output_stride=16, atrous_rates=None, filters=256, separable=False, dropout=0.1,
+              name=None):
+    """DeepLabV3; see the module docstring.
+
+    output_stride: 16 or 8 (input sides must be multiples of it).
+    atrous_rates: the three ASPP rates; default (6, 12, 18) at stride 16, (12, 24, 36) at 8.
+    filters: width of every ASPP branch and of the projection (256).
+    dropout: after the ASPP projection.
+    """
+    return _build("deeplabv3", num_classes, backbone, weights, input_shape, activation,
+                  freeze_backbone, output_stride, atrous_rates, filters, separable, dropout,
+                  None, name)
+
+
+@register_model("deeplabv3plus")
+def deeplabv3plus(num_classes, *, backbone="resnet50", weights="imagenet",
+                  input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
+                  output_stride=16, atrous_rates=None, filters=256, separable=False,
+                  dropout=0.1, low_level_filters=48, decoder_filters=256, name=None):
+    """DeepLabV3+; see the module docstring.
+
+    As deeplabv3, plus low_level_filters (the 1x1 projection of the stride-4 features, 48)
+    and decoder_filters (the two 3x3 decoder convolutions, 256).
+    """
+    decoder = {"low_level_filters": low_level_filters, "filters": decoder_filters}
+    return _build("deeplabv3plus", num_classes, backbone, weights, input_shape, activation,
+                  freeze_backbone, output_stride, atrous_rates, filters, separable, dropout,
+                  decoder, name)

@@ -1,0 +1,174 @@
+"""Fully convolutional networks (Long, Shelhamer & Darrell 2015): FCN-32s, FCN-16s, FCN-8s.
+
+On VGG the classifier's fully connected layers are kept as convolutions: fc6 becomes a 7x7
+convolution with 4096 filters over pool5, fc7 a 1x1 convolution with 4096, each followed by
+dropout; with ``weights="imagenet"`` their kernels are the ImageNet classifier's ``fc1``/``fc2``
+weights reshaped (which needs keras.applications' include-top VGG weights, a ~530 MB download).
+A 1x1 score layer on fc7 predicts at stride 32; FCN-16s and FCN-8s add 1x1 score layers on
+pool4 (stride 16) and pool3 (stride 8), each fused by addition after a learned 2x upsampling.
+Every upsampling is a transposed convolution initialised to bilinear interpolation.
+
+Departures from the paper, on purpose: 'same' padding everywhere instead of padding the input
+by 100 pixels and cropping (so the maps line up at exact strides and the crop layers go away),
+and all three variants are built directly rather than trained in stages. The score layers of
+the skips start at zero, as the paper's staged training had them, so FCN-16s/8s begin as
+FCN-32s.
+
+Other backbones: their stride-8, 16 and 32 feature maps play pool3, pool4 and fc7 (there is no
+fc6/fc7 to convert); every registry backbone with those three maps is accepted.
+
+Input height and width must be multiples of 32.
+"""
+import keras
+import numpy as np
+from keras import layers
+
+from kerasseg import backbones as bb
+from kerasseg.layers import BilinearUpsampling, ResizeLike
+from kerasseg.models import base, register_model
+
+MULTIPLE = 32
+VGG_BACKBONES = ("vgg16", "vgg19")
+FC6_KERNEL = 7  # VGG's fc1 sees pool5 as a 7x7 grid (224 / 32)
+FC_FILTERS = 4096
+_VGG_CONSTRUCTORS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
+
+
+def fcn_backbones():
+    """Backbones FCN takes: those with feature maps at strides 8, 16 and 32 (all, today)."""
+    return sorted(name for name, spec in bb.BACKBONES.items() if None not in spec.taps[2:])
+
+
+def _vgg_pools(encoder):
+    """The VGG encoder re-tapped at pool3, pool4 and pool5 (the paper's skips).
+
+    The registry taps VGG's last convolutions of each block; FCN fuses the pooled maps. The
+    result shares the encoder's layers (and so its weights and frozen state).
+    """
+    outputs = [encoder.get_layer(f"block{b}_pool").output for b in (3, 4, 5)]
+    pools = keras.Model(encoder.inputs, outputs, name=encoder.name)
+    pools.trainable = encoder.trainable
+    return pools
+
+
+def _upsample(x, factor, num_classes, trainable, name):
+    """Learned x``factor`` upsampling: a 2*factor transposed convolution, bilinear at start."""
+    return layers.Conv2DTranspose(
+        num_classes, 2 * factor, strides=factor, padding="same", use_bias=False,
+        kernel_initializer=BilinearUpsampling(), trainable=trainable, name=name)(x)
+
+
+def _score(x, num_classes, name, zero=False):
+    init = "zeros" if zero else "glorot_uniform"
+    return layers.Conv2D(num_classes, 1, kernel_initializer=init, name=name)(x)
+
+
+def _fuse(coarse, skip, num_classes, trainable, name):
+    """Double ``coarse``, add the skip's class scores."""
+    up = _upsample(coarse, 2, num_classes, trainable, f"upscore_{name}_up")
+    score = _score(skip, num_classes, f"score_{name}", zero=True)
+    # Equal sizes when the input is a multiple of 32; otherwise the floor-rounded pools are a
+    # pixel off the doubled map, so snap to the skip (the paper's crop layers did this).
+    up = ResizeLike("bilinear", name=f"upscore_{name}_align")(up, score)
+    return layers.Add(name=f"fuse_{name}")([up, score])
+
+
+def _fc_layers(x, filters, dropout):
+    x = layers.Conv2D(filters, FC6_KERNEL, padding="same", activation="relu", name="fc6")(x)
+    x = layers.Dropout(dropout, name="drop6")(x)
+    x = layers.Conv2D(filters, 1, activation="relu", name="fc7")(x)
+    return layers.Dropout(dropout, name="drop7")(x)
+
+
+def fc_to_conv_weights(vgg_with_top, fcn_model):
+    """Copy a VGG classifier's fc1/fc2 Dense weights into an FCN's fc6/fc7 convolutions.
+
+    ``vgg_with_top``: keras.applications VGG16/VGG19 built with ``include_top=True``. A Dense
+    layer over the flattened 7x7x512 pool5 is the same map as a 7x7 'valid' convolution whose
+    kernel is the Dense kernel reshaped (Flatten keeps row-major height, width, channel order).
+    """
+    for dense_name, conv_name in (("fc1", "fc6"), ("fc2", "fc7")):
+        kernel, bias = vgg_with_top.get_layer(dense_name).get_weights()
+        conv = fcn_model.get_layer(conv_name)
+        shape = tuple(conv.kernel.shape)
+        if kernel.size != np.prod(shape):
+            raise ValueError(
+                f"Cannot convert {dense_name} {kernel.shape} into {conv_name} {shape}: "
+                f"fc_filters must be {FC_FILTERS} to use the ImageNet classifier weights.")
+        conv.set_weights([kernel.reshape(shape), bias])
+
+
+def _load_vgg_imagenet(backbone, encoder, model):
+    """ImageNet weights for convolutions and fc layers from one include-top download."""
+    full = _VGG_CONSTRUCTORS[backbone](include_top=True, weights="imagenet")
+    convs = keras.Model(full.inputs, full.get_layer("block5_pool").output)
+    bb.transfer_weights(convs, encoder)  # adapts the first kernel for non-RGB inputs
+    fc_to_conv_weights(full, model)
+
+
+def _finish(x, inputs, activation):
+    """FCN's last upsampling already gives the class scores: resize-align and activate only."""
+    x = ResizeLike("bilinear", name="head_resize")(x, inputs)
+    return layers.Activation(activation or "linear", dtype="float32", name="output")(x)
+
+
+def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
+               freeze_backbone, fc_filters, dropout, learn_upsampling, name):
+    arch = f"fcn{variant}s"
+    input_shape = base.check_args(arch, num_classes, activation, input_shape, MULTIPLE)
+    bb.check_backbone(backbone, fcn_backbones(), arch)
+    is_vgg = backbone in VGG_BACKBONES
+    convert = is_vgg and weights == "imagenet" and fc_filters == FC_FILTERS
+    encoder = base.encoder(arch, backbone, input_shape, None if convert else weights,
+                           freeze_backbone)
+    inputs = base.model_input(input_shape)
+    if is_vgg:
+        pool3, pool4, x = _vgg_pools(encoder)(inputs)
+        x = _fc_layers(x, fc_filters, dropout)
+    else:
+        feats = base.features_by_stride(encoder, inputs)
+        pool3, pool4, x = feats[8], feats[16], feats[32]
+    x = _score(x, num_classes, "score_fr")
+    if variant == 32:
+        x = _upsample(x, 32, num_classes, learn_upsampling, "upscore32")
+    elif variant == 16:
+        x = _fuse(x, pool4, num_classes, learn_upsampling, "pool4")
+        x = _upsample(x, 16, num_classes, learn_upsampling, "upscore16")
+    else:
+        x = _fuse(x, pool4, num_classes, learn_upsampling, "pool4")
+        x = _fuse(x, pool3, num_classes, learn_upsampling, "pool3")
+        x = _upsample(x, 8, num_classes, learn_upsampling, "upscore8")
+    model = keras.Model(inputs, _finish(x, inputs, activation), name=name or f"{arch}_{backbone}")
+    if convert:
+        _load_vgg_imagenet(backbone, encoder, model)
+    return base.load_weights(model, encoder, weights, arch)
+
+
+def _register(variant):
+    arch = f"fcn{variant}s"
+
+    def builder(num_classes, *, backbone="vgg16", weights="imagenet",
+                input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
+                fc_filters=FC_FILTERS, dropout=0.5, learn_upsampling=True, name=None):
+        return _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
+                          freeze_backbone, fc_filters, dropout, learn_upsampling, name)
+
+    builder.__name__ = builder.__qualname__ = arch
+    builder.__doc__ = f"""FCN-{variant}s (Long et al. 2015); see the module docstring.
+
+    backbone: "vgg16" (the paper's), "vgg19", or any registry backbone with stride-8/16/32
+        maps (no fc6/fc7 then). Input sides: multiples of {MULTIPLE}.
+    weights: "imagenet" (on VGG: convolutions and fc6/fc7 from the include-top ImageNet
+        classifier), None, or a path to a weights file of the model or of its backbone.
+    fc_filters, dropout: width of fc6/fc7 (4096, the paper's) and the dropout after each
+        (VGG only). Only at 4096 do fc6/fc7 get ImageNet weights; at other widths they start
+        random and the convolutions still load ImageNet's.
+    learn_upsampling: False fixes the bilinear transposed convolutions.
+    freeze_backbone freezes the convolutional encoder; fc6/fc7 stay trainable.
+    """
+    return register_model(arch)(builder)
+
+
+fcn32s = _register(32)
+fcn16s = _register(16)
+fcn8s = _register(8)
