@@ -199,7 +199,7 @@ def _weighted_layers(model):
     return [layer for layer in model.layers if layer.weights]
 
 
-def _adapt_channels(value, target_shape):
+def adapt_channels(value, target_shape):
     """Fit a weight made for 3 input channels to another channel count.
 
     Kernels are averaged over the input-channel axis and repeated, scaled by 3/C so a grey
@@ -230,11 +230,11 @@ def transfer_weights(source, target):
     for s, d in zip(src, dst):
         values = []
         for sw, dw in zip(s.get_weights(), d.get_weights()):
-            values.append(sw if sw.shape == dw.shape else _adapt_channels(sw, dw.shape))
+            values.append(sw if sw.shape == dw.shape else adapt_channels(sw, dw.shape))
         d.set_weights(values)
 
 
-def _check_weights_arg(weights):
+def check_weights_arg(weights):
     if weights is None or weights == "imagenet":
         return
     if not isinstance(weights, (str, os.PathLike)):
@@ -281,7 +281,7 @@ def build_backbone(name, *, input_shape=(None, None, 3), weights="imagenet", fre
     ``output_stride`` 8 or 16 dilates the last stages instead of striding (see dilate.py).
     """
     spec = check_backbone(name)
-    _check_weights_arg(weights)
+    check_weights_arg(weights)
     input_shape = tuple(input_shape)
     channels = input_shape[-1]
     if channels is None or channels < 1:

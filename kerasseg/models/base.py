@@ -55,16 +55,20 @@ def features_by_stride(backbone_model, x):
     return dict(zip(backbone_model.tap_strides, feats))
 
 
-def head(x, inputs, num_classes, activation, name="head", resize=True):
+def head(x, inputs, num_classes, activation, name="head", resize=True, classifier=True,
+         output_name="output"):
     """1x1 classifier, (bilinear) resize to the input's size, final activation in float32.
 
-    ``resize=False`` where the decoder already ends exactly at the input's size.
+    ``resize=False`` where the decoder already ends exactly at the input's size;
+    ``classifier=False`` where ``x`` already holds the class scores (FCN's upsampling);
+    ``output_name`` names extra outputs (auxiliary and deep-supervision heads).
     """
-    x = layers.Conv2D(num_classes, 1, name=f"{name}_logits")(x)
+    if classifier:
+        x = layers.Conv2D(num_classes, 1, name=f"{name}_logits")(x)
     if resize:
         x = ResizeLike("bilinear", name=f"{name}_resize")(x, inputs)
     # float32 even under a mixed-precision policy: softmax and the loss need the range.
-    return layers.Activation(activation or "linear", dtype="float32", name="output")(x)
+    return layers.Activation(activation or "linear", dtype="float32", name=output_name)(x)
 
 
 def load_weights(model, backbone_model, weights, arch):

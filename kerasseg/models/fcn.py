@@ -106,12 +106,6 @@ def _load_vgg_imagenet(backbone, encoder, model):
     fc_to_conv_weights(full, model)
 
 
-def _finish(x, inputs, activation):
-    """FCN's last upsampling already gives the class scores: resize-align and activate only."""
-    x = ResizeLike("bilinear", name="head_resize")(x, inputs)
-    return layers.Activation(activation or "linear", dtype="float32", name="output")(x)
-
-
 def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
                freeze_backbone, fc_filters, dropout, learn_upsampling, name):
     arch = f"fcn{variant}s"
@@ -138,7 +132,9 @@ def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
         x = _fuse(x, pool4, num_classes, learn_upsampling, "pool4")
         x = _fuse(x, pool3, num_classes, learn_upsampling, "pool3")
         x = _upsample(x, 8, num_classes, learn_upsampling, "upscore8")
-    model = keras.Model(inputs, _finish(x, inputs, activation), name=name or f"{arch}_{backbone}")
+    # The last upsampling already gives class scores: only align and activate.
+    outputs = base.head(x, inputs, num_classes, activation, classifier=False)
+    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
     if convert:
         _load_vgg_imagenet(backbone, encoder, model)
     return base.load_weights(model, encoder, weights, arch)

@@ -18,7 +18,7 @@ import keras
 from keras import layers
 
 from kerasseg.dilate import check_output_stride
-from kerasseg.layers import ResizeLike, conv_bn_act, pyramid_pooling_module
+from kerasseg.layers import conv_bn_act, pyramid_pooling_module
 from kerasseg.models import base, register_model
 from kerasseg.models.deeplab import dilated_features
 
@@ -28,9 +28,7 @@ BINS = (1, 2, 3, 6)
 def _aux_head(x, inputs, num_classes, activation, filters, dropout):
     x = conv_bn_act(x, filters, 3, name="aux")
     x = layers.Dropout(dropout, name="aux_dropout")(x)
-    x = layers.Conv2D(num_classes, 1, name="aux_logits")(x)
-    x = ResizeLike("bilinear", name="aux_resize")(x, inputs)
-    return layers.Activation(activation or "linear", dtype="float32", name="aux_output")(x)
+    return base.head(x, inputs, num_classes, activation, name="aux", output_name="aux_output")
 
 
 @register_model("pspnet")

@@ -71,7 +71,7 @@ def copy_vgg_weights(vgg, encoder):
             for source, target in zip(vgg.get_layer(layer.name).get_weights(),
                                       layer.get_weights()):
                 values.append(source if source.shape == target.shape
-                              else bb._adapt_channels(source, target.shape))
+                              else bb.adapt_channels(source, target.shape))
             layer.set_weights(values)
 
 
@@ -86,7 +86,7 @@ def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(No
     """
     input_shape = base.check_args("segnet", num_classes, activation, input_shape, MULTIPLE)
     bb.check_backbone(backbone, tuple(BLOCK_DEPTHS), "segnet")
-    bb._check_weights_arg(weights)  # a missing file fails before anything is built
+    bb.check_weights_arg(weights)  # a missing file fails before anything is built
     depths = BLOCK_DEPTHS[backbone]
     encoder = _encoder(input_shape, depths, name=f"{backbone}_bn")
     if weights == "imagenet":

@@ -19,7 +19,6 @@ multiple of 32.
 import keras
 from keras import layers
 
-from kerasseg.layers import ResizeLike
 from kerasseg.models import base, register_model
 from kerasseg.models.unet import DEFAULT_DECODER_FILTERS, double_conv, paper_encoder, up_and_merge
 
@@ -52,12 +51,8 @@ def nested_grid(columns0, widths, batch_norm, upsampling, prefix="x"):
 
 
 def _side_output(x, inputs, num_classes, activation, index, resize):
-    # base.head names its activation "output"; the extra heads need their own names.
-    x = layers.Conv2D(num_classes, 1, name=f"ds{index}_logits")(x)
-    if resize:
-        x = ResizeLike("bilinear", name=f"ds{index}_resize")(x, inputs)
-    return layers.Activation(activation or "linear", dtype="float32",
-                             name=f"output_ds{index}")(x)
+    return base.head(x, inputs, num_classes, activation, name=f"ds{index}", resize=resize,
+                     output_name=f"output_ds{index}")
 
 
 def replicate_labels(model):
