@@ -1,0 +1,33 @@
+"""Dataset registry: `load`, `info`, `download`, `list_datasets`, `register_dataset`.
+
+    ds = kerasseg.datasets.load("voc2012", data_dir="~/data", split="train")
+    info = kerasseg.datasets.info("voc2012")
+
+`load` yields `(image uint8 [H,W,C], mask int32 [H,W])` at each image's own size, masks already
+mapped to the class indices the dataset's benchmark evaluates (ignored pixels are 255). Each
+dataset lives in its own module, which documents its on-disk layout and options.
+"""
+from kerasseg.datasets._registry import (  # noqa: F401
+    DatasetInfo,
+    Resource,
+    download,
+    info,
+    list_datasets,
+    load,
+    register_dataset,
+)
+
+# Importing a dataset module registers it.
+from kerasseg.datasets import (  # noqa: E402,F401
+    ade20k,
+    camvid,
+    cifar10,
+    cityscapes,
+    coco_stuff,
+    folder,
+    rgbd,
+    shapes,
+    voc,
+)
+
+__all__ = ["DatasetInfo", "Resource", "download", "info", "list_datasets", "load", "register_dataset"]
