@@ -8,11 +8,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasseg.version import __version__  # noqa: E402
-from kerasseg import backbones, layers  # noqa: E402,F401
-try:  # TEMP-LEAD: until helpers land these
-    from kerasseg import losses, metrics, datasets, data  # noqa: E402,F401
-except ImportError:
-    pass
+from kerasseg import backbones, layers, losses, metrics  # noqa: E402,F401
+from kerasseg import datasets, data  # noqa: E402,F401
 from kerasseg.backbones import list_backbones  # noqa: E402,F401
 from kerasseg.models import build, list_models, MODELS  # noqa: E402,F401
 
