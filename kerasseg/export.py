@@ -242,13 +242,7 @@ def _input_size(model, input_size, default):
     static = inference.model_static_size(model)
     if input_size is None:
         return static or default
-    try:
-        height, width = (int(v) for v in input_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"input_size must be (height, width); got {input_size!r}.") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"input_size must be positive; got {input_size!r}.")
-    return height, width
+    return inference.size_pair(input_size, "input_size")
 
 
 def _representative(images, size, channels):

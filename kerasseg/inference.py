@@ -168,18 +168,21 @@ def _split_input(images, channels):
                      f"images; got an array of shape {array.shape}.")
 
 
-def _tile_size(tile):
-    if tile is None:
-        return None
-    if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool):
-        tile = (tile, tile)
+def size_pair(value, what):
+    """An int or (height, width) as a pair of positive ints; a ValueError names ``what``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
     try:
-        th, tw = (int(t) for t in tile)
+        height, width = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"tile must be an int or (height, width); got {tile!r}.") from None
-    if th < 1 or tw < 1:
-        raise ValueError(f"tile sides must be positive; got {tile!r}.")
-    return th, tw
+        raise ValueError(f"{what} must be an int or (height, width); got {value!r}.") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"{what} sides must be positive; got {value!r}.")
+    return height, width
+
+
+def _tile_size(tile):
+    return None if tile is None else size_pair(tile, "tile")
 
 
 def window_starts(length, tile, stride):

@@ -106,12 +106,12 @@ def unet(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, N
                       upsampling=upsampling, name=name)
 
 
-def build_unet(arch, num_classes, *, backbone, weights, input_shape, activation, freeze_backbone,
-               filters, depth, batch_norm, decoder_filters, upsampling, name=None, gate=None):
-    """The U-Net builder behind ``unet`` and its variants.
+def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
+          depth, decoder_filters, upsampling):
+    """Checks and inputs shared by the U-Net family; returns (inputs, encoder, upsampling).
 
-    gate: None, or ``gate(skip, gating, name) -> skip`` applied to every skip before it is
-        merged, ``gating`` being the coarser decoder feature (Attention U-Net's gates).
+    ``encoder`` is None for the paper's own encoder (input sides a multiple of 2**depth);
+    a registry backbone needs sides a multiple of 32.
     """
     if upsampling is None:
         upsampling = "transpose" if backbone is None else "nearest"
@@ -121,15 +121,28 @@ def build_unet(arch, num_classes, *, backbone, weights, input_shape, activation,
     multiple = 2**depth if backbone is None else 32
     input_shape = base.check_args(arch, num_classes, activation, input_shape, multiple)
     inputs = base.model_input(input_shape)
-    encoder = None
     if backbone is None:
         if freeze_backbone:
             raise ValueError(f"{arch}: freeze_backbone needs a backbone; backbone is None.")
+        return inputs, None, upsampling
+    if len(decoder_filters) != 5:
+        raise ValueError(f"{arch}: decoder_filters needs 5 widths; got {decoder_filters}.")
+    return inputs, base.encoder(arch, backbone, input_shape, weights, freeze_backbone), upsampling
+
+
+def build_unet(arch, num_classes, *, backbone, weights, input_shape, activation, freeze_backbone,
+               filters, depth, batch_norm, decoder_filters, upsampling, name=None, gate=None):
+    """The U-Net builder behind ``unet`` and its variants.
+
+    gate: None, or ``gate(skip, gating, name) -> skip`` applied to every skip before it is
+        merged, ``gating`` being the coarser decoder feature (Attention U-Net's gates).
+    """
+    inputs, encoder, upsampling = setup(arch, num_classes, backbone, weights, input_shape,
+                                        activation, freeze_backbone, depth, decoder_filters,
+                                        upsampling)
+    if backbone is None:
         x = _paper_unet(inputs, filters, depth, batch_norm, upsampling, gate)
     else:
-        if len(decoder_filters) != 5:
-            raise ValueError(f"{arch}: decoder_filters needs 5 widths; got {decoder_filters}.")
-        encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
         x = _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gate)
     # Both decoders end exactly at the input's size: no final resize needed.
     outputs = base.head(x, inputs, num_classes, activation, resize=False)

@@ -20,7 +20,8 @@ import keras
 from keras import layers
 
 from kerasseg.models import base, register_model
-from kerasseg.models.unet import DEFAULT_DECODER_FILTERS, double_conv, paper_encoder, up_and_merge
+from kerasseg.models.unet import (DEFAULT_DECODER_FILTERS, double_conv, paper_encoder, setup,
+                                  up_and_merge)
 
 
 def _merge_skips(skips, name):
@@ -88,26 +89,15 @@ def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
         "nearest" (default with a backbone).
     """
     arch = "unetpp"
-    if upsampling is None:
-        upsampling = "transpose" if backbone is None else "nearest"
-    if upsampling not in ("transpose", "nearest"):
-        raise ValueError(f"{arch}: upsampling must be 'transpose' or 'nearest'; "
-                         f"got {upsampling!r}.")
-    multiple = 2**depth if backbone is None else 32
-    input_shape = base.check_args(arch, num_classes, activation, input_shape, multiple)
-    inputs = base.model_input(input_shape)
-    encoder = None
-    if backbone is None:
-        if freeze_backbone:
-            raise ValueError(f"{arch}: freeze_backbone needs a backbone; backbone is None.")
+    inputs, encoder, upsampling = setup(arch, num_classes, backbone, weights, input_shape,
+                                        activation, freeze_backbone, depth, decoder_filters,
+                                        upsampling)
+    if encoder is None:
         bottleneck, skips = paper_encoder(inputs, filters, depth, batch_norm)
         widths = [filters * 2**level for level in range(depth)]
         top = nested_grid(skips + [bottleneck], widths, batch_norm, upsampling)
         main, resize = top[-1], False
     else:
-        if len(decoder_filters) != 5:
-            raise ValueError(f"{arch}: decoder_filters needs 5 widths; got {decoder_filters}.")
-        encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
         feats = base.features_by_stride(encoder, inputs)
         columns0 = [feats.get(s) for s in (2, 4, 8, 16, 32)]
         # decoder_filters runs coarse to fine; grid levels run fine to coarse.
