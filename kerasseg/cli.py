@@ -1,0 +1,545 @@
+"""The ``kerasseg`` console script.
+
+    kerasseg models | datasets
+    kerasseg train    --model unet --backbone resnet50 --dataset camvid --data-dir DIR \\
+                      --epochs 50 --batch-size 8 --crop-size 360 480 --output runs/x
+    kerasseg evaluate --checkpoint runs/x/best.keras --dataset camvid --data-dir DIR --split test
+    kerasseg predict  --checkpoint runs/x/best.keras photo.jpg ... --output preds/
+    kerasseg export   --checkpoint runs/x/best.keras --format savedmodel --output exported/
+    kerasseg demo     [--output ./kerasseg_demo]
+
+Bad names and paths end with one line on stderr and exit status 2 (set ``KERASSEG_DEBUG=1`` for
+the traceback); a run stopped by a NaN loss exits with 1, an interrupted one with 130.
+"""
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+
+EXIT_USAGE = 2
+DEMO_MARKER = ".kerasseg-demo"
+
+# The demo: a small U-Net on the synthetic `shapes` set, sized to reach a validation mIoU
+# above 0.8 within three minutes on two CPU cores (the seed fixes the outcome).
+DEMO = dict(
+    model="unet",
+    backbone=None,
+    weights=None,
+    model_options={"filters": 8},
+    dataset_options={"num_images": 2000},
+    val_dataset_options={},
+    epochs=12,
+    steps_per_epoch=100,
+    batch_size=8,
+    crop_size=64,
+    optimizer="adam",
+    learning_rate=1e-2,
+    warmup_steps=50,
+    augment={"scale_range": None, "photometric": False},
+    val_batch_size=1,
+    val_crop_size=None,
+)
+
+
+class UsageError(Exception):
+    """A bad argument the user can fix; printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _options(pairs, flag):
+    """['filters=16', 'name=x'] -> {'filters': 16, 'name': 'x'}."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} takes KEY=VALUE; got {pair!r}.")
+        out[key.strip().replace("-", "_")] = _parse_value(value.strip())
+    return out
+
+
+def _none_or(value):
+    return None if value is None or str(value).lower() in ("none", "null", "") else value
+
+
+def _crop(values):
+    if values is None:
+        return None
+    if len(values) not in (1, 2):
+        raise UsageError(f"--crop-size takes one or two integers (height [width]); got {values}.")
+    return tuple(values) if len(values) == 2 else (values[0], values[0])
+
+
+def _check_dataset(name, data_dir):
+    from kerasseg import datasets
+
+    if name not in datasets.list_datasets():
+        raise UsageError(f"unknown dataset {name!r}; valid datasets: "
+                         f"{', '.join(datasets.list_datasets())}.")
+    if data_dir is None and _needs_data_dir(name):
+        raise UsageError(f"dataset {name!r} reads files: pass --data-dir (the folder holding "
+                         f"its official archive's top folder).")
+    if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
+        raise UsageError(f"data folder not found: {data_dir!r} (--data-dir of dataset {name!r}).")
+
+
+def _needs_data_dir(name):
+    try:
+        from kerasseg.datasets import _registry
+
+        return bool(_registry._entry(name).needs_data_dir)
+    except Exception:  # noqa: BLE001 - the loader will say so itself
+        return False
+
+
+def _check_model(name, backbone):
+    import kerasseg
+
+    if name not in kerasseg.list_models():
+        raise UsageError(f"unknown model {name!r}; valid models: "
+                         f"{', '.join(kerasseg.list_models())}.")
+    if backbone not in (None, "default") and backbone not in kerasseg.list_backbones():
+        raise UsageError(f"unknown backbone {backbone!r}; valid backbones: "
+                         f"{', '.join(kerasseg.list_backbones())}.")
+
+
+def _load_checkpoint(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path!r}.")
+    import keras
+
+    import kerasseg  # noqa: F401 - registers the custom layers, losses and metrics
+
+    return keras.models.load_model(path, compile=False)
+
+
+def _labels_of(checkpoint, dataset, num_classes):
+    """(class names, palette) for a checkpoint: from --dataset, else the run's run.json, else
+    generic names and the default palette."""
+    import numpy as np
+
+    from kerasseg import visualize
+    from kerasseg.train import _dataset_meta, load_run_info
+
+    if dataset is not None:
+        meta = _dataset_meta(dataset, None, {})
+        names, colours = list(meta.class_names), meta.palette
+    else:
+        run = load_run_info(checkpoint)
+        names, colours = run.get("class_names"), run.get("palette")
+    if not names or len(names) != num_classes:
+        names = [f"class_{i}" for i in range(num_classes)]
+    colours = None if colours is None else np.asarray(colours, np.uint8)
+    if colours is None or colours.shape != (num_classes, 3):
+        colours = visualize.palette(num_classes)
+    return names, colours
+
+
+def _num_classes(model):
+    return int(model.outputs[0].shape[-1])
+
+
+def _say(text=""):
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_models(args):
+    import kerasseg
+    from kerasseg.train import model_defaults
+
+    _say(f"{'model':<16} default backbone")
+    for name in kerasseg.list_models():
+        backbone = model_defaults(name).get("backbone")
+        _say(f"{name:<16} {backbone if backbone is not None else '(none: own encoder)'}")
+    _say()
+    _say("backbones: " + ", ".join(kerasseg.list_backbones()))
+    return 0
+
+
+def cmd_datasets(args):
+    from kerasseg import datasets
+
+    _say(f"{'dataset':<14} {'classes':>7}  data")
+    for name in datasets.list_datasets():
+        try:
+            info = datasets.info(name)
+            classes = str(info.num_classes) if info.num_classes else "?"
+        except Exception:  # noqa: BLE001 - e.g. `folder` describes itself from its files
+            classes = "?"
+        where = "--data-dir" if _needs_data_dir(name) else "generated (no files)"
+        _say(f"{name:<14} {classes:>7}  {where}")
+    return 0
+
+
+def cmd_train(args):
+    from kerasseg import train as training
+
+    backbone = "default" if args.backbone is None else _none_or(args.backbone)
+    _check_model(args.model, backbone)
+    _check_dataset(args.dataset, args.data_dir)
+    weights = _none_or(args.weights)
+    if weights not in (None, "imagenet") and not os.path.isfile(weights):
+        raise UsageError(f"weights file not found: {weights!r} (--weights takes imagenet, none "
+                         f"or a path).")
+    loss = _parse_loss(args.loss, args.dataset, args.data_dir) if args.loss else None
+    result = training.train(
+        args.model, args.dataset, output=args.output, backbone=backbone, weights=weights,
+        data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
+        crop_size=_crop(args.crop_size), steps_per_epoch=args.steps_per_epoch,
+        val_steps=args.val_steps, val_batch_size=args.val_batch_size,
+        val_crop_size=_crop(args.val_crop_size), optimizer=args.optimizer,
+        learning_rate=args.lr, weight_decay="default" if args.weight_decay is None
+        else (args.weight_decay or None), warmup_steps=args.warmup_steps, loss=loss,
+        mixed_precision=args.mixed_precision,
+        jit_compile="auto" if args.jit_compile is None else args.jit_compile,
+        strategy=args.strategy, seed=args.seed, val_split=_none_or(args.val_split),
+        model_options=_options(args.model_option, "--model-option"),
+        dataset_options=_options(args.dataset_option, "--dataset-option"),
+        augment=_options(args.augment, "--augment"), tensorboard=not args.no_tensorboard,
+        overwrite=args.overwrite)
+    if not result.chief:
+        return 1 if result.diverged else 0
+    _say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
+    if result.best_value is not None:
+        _say(f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
+             f"{result.best_path}")
+    _say(f"last checkpoint: {result.last_path}")
+    _say(f"history: {os.path.join(result.output, 'history.csv')}, curves: "
+         f"{os.path.join(result.output, 'curves.png')}"
+         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else ""))
+    return 1 if result.diverged else 0
+
+
+def _parse_loss(spec, dataset, data_dir):
+    """'cross_entropy+0.5*dice' -> the combined loss, with the dataset's ignore index."""
+    from kerasseg import losses
+    from kerasseg.train import _dataset_meta
+
+    ignore = _dataset_meta(dataset, data_dir, {}).ignore_index
+    total = None
+    for term in spec.split("+"):
+        weight, _, name = term.strip().rpartition("*")
+        name = {"ce": "cross_entropy", "crossentropy": "cross_entropy"}.get(name, name)
+        try:
+            loss = losses.get(name, ignore_index=ignore)
+            weight = float(weight) if weight else 1.0
+        except ValueError as error:
+            raise UsageError(f"--loss {spec!r}: {error}") from None
+        loss = loss * weight if weight != 1.0 else loss
+        total = loss if total is None else total + loss
+    return total
+
+
+def cmd_evaluate(args):
+    from kerasseg import metrics
+    from kerasseg.train import default_verbose, evaluate, load_run_info
+
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"checkpoint not found: {args.checkpoint!r}.")
+    dataset = args.dataset or load_run_info(args.checkpoint).get("dataset")
+    if dataset is None:
+        raise UsageError("pass --dataset (the checkpoint's folder has no run.json naming one).")
+    _check_dataset(dataset, args.data_dir)
+    model = _load_checkpoint(args.checkpoint)
+    options = _options(args.dataset_option, "--dataset-option")
+    if not args.dataset_option and not args.dataset:
+        # The run's validation options describe held-out splits (its training options may
+        # e.g. ask for a larger generated training set).
+        run = load_run_info(args.checkpoint)
+        options = run.get("val_dataset_options", run.get("dataset_options", {}))
+    summary = evaluate(model, dataset, data_dir=args.data_dir, split=args.split,
+                       batch_size=args.batch_size, crop_size=_crop(args.crop_size),
+                       steps=args.steps, dataset_options=options,
+                       verbose=1 if default_verbose() == 1 else 0)
+    _say(f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
+         f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}")
+    _say(metrics.format_report(summary))
+    if args.json:
+        record = {"checkpoint": os.path.abspath(args.checkpoint), "dataset": dataset,
+                  "split": args.split, **summary}
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=2)
+        _say(f"wrote {args.json}")
+    return 0
+
+
+def _read_rgb(path):
+    import cv2
+
+    if not os.path.isfile(path):
+        raise UsageError(f"image not found: {path!r}.")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UsageError(f"could not read image {path!r} (not an image format OpenCV knows).")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def cmd_predict(args):
+    from kerasseg import inference, visualize
+
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"checkpoint not found: {args.checkpoint!r}.")
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise UsageError(f"image not found: {path!r}.")
+    model = _load_checkpoint(args.checkpoint)
+    num_classes = _num_classes(model)
+    _, colours = _labels_of(args.checkpoint, args.dataset, num_classes)
+    os.makedirs(args.output, exist_ok=True)
+    for path in args.images:
+        image = _read_rgb(path)
+        labels = inference.predict(model, image, tile=_crop(args.tile), flip=args.flip)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        written = [
+            visualize.save_image(os.path.join(args.output, f"{stem}_mask.png"),
+                                 visualize.colorize(labels, colours)),
+            visualize.save_image(os.path.join(args.output, f"{stem}_overlay.png"),
+                                 visualize.overlay(image, labels, colours, alpha=args.alpha)),
+        ]
+        if num_classes <= 256:
+            written.append(visualize.save_image(os.path.join(args.output, f"{stem}_labels.png"),
+                                                labels.astype("uint8")))
+        _say(f"{path}: " + ", ".join(written))
+    return 0
+
+
+def cmd_export(args):
+    from kerasseg import export
+
+    model = _load_checkpoint(args.checkpoint)
+    fmt = args.format.lower()
+    options = {"overwrite": args.overwrite}
+    if fmt == "savedmodel":
+        names, colours = _labels_of(args.checkpoint, args.dataset, _num_classes(model))
+        options.update(class_names=names, palette=colours)
+    elif args.input_size:
+        options["input_size"] = _crop(args.input_size)
+    try:
+        path = export.export(model, args.output, format=fmt, **options)
+    except FileExistsError as error:
+        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
+    _say(f"exported {fmt} to {path or args.output}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _prepare_demo_folder(folder, overwrite):
+    """Create the demo's folder, or reuse one an earlier demo made; never clobber a user's."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"demo output {folder!r} exists and is not a folder.")
+    if os.path.isdir(folder) and os.listdir(folder) and not overwrite \
+            and not os.path.exists(os.path.join(folder, DEMO_MARKER)):
+        raise UsageError(f"demo output folder {folder!r} is not empty and was not made by the "
+                         f"demo; choose another with --output, or pass --overwrite to write "
+                         f"into it anyway.")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, DEMO_MARKER), "w") as f:
+        f.write("Written by `kerasseg demo`; the demo may overwrite its files here.\n")
+
+
+def cmd_demo(args):
+    started = time.time()
+    folder = os.path.abspath(args.output)
+    _prepare_demo_folder(folder, args.overwrite)
+
+    from kerasseg import datasets, export, inference, losses, metrics, visualize
+    from kerasseg import train as training
+
+    settings = dict(DEMO, epochs=args.epochs or DEMO["epochs"])
+    settings["dataset_options"] = {**DEMO["dataset_options"], "seed": args.seed}
+    settings["val_dataset_options"] = {**DEMO["val_dataset_options"], "seed": args.seed}
+    run_dir = os.path.join(folder, "run")
+    _say(f"kerasseg demo: a small U-Net learns the synthetic 'shapes' set "
+         f"({settings['epochs']} epochs of {settings['steps_per_epoch']} steps, "
+         f"{settings['crop_size']} px crops); outputs go to {folder}")
+    result = training.train(dataset="shapes", output=run_dir, seed=args.seed, overwrite=True,
+                            tensorboard=False, loss=losses.CrossEntropy() + losses.DiceLoss(),
+                            **settings)
+    if result.diverged:
+        return 1
+    info = datasets.info("shapes")
+    model = result.model  # the last epoch's weights (last.keras): no choice made on val
+
+    # Each validation image at its own size, padded the way inference.predict pads it.
+    summary = training.evaluate(model, "shapes", split="val", verbose=0,
+                                dataset_options=settings["val_dataset_options"])
+    with open(os.path.join(folder, "validation.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+
+    samples = list(datasets.load("shapes", split="val", **settings["val_dataset_options"])
+                   .take(args.samples).as_numpy_iterator())
+    images = [image for image, _ in samples]
+    truths = [mask for _, mask in samples]
+    predictions = inference.predict(model, images)
+    overlay_dir = os.path.join(folder, "overlays")
+    os.makedirs(overlay_dir, exist_ok=True)
+    for i, (image, labels) in enumerate(zip(images, predictions)):
+        visualize.save_image(os.path.join(overlay_dir, f"val_{i:02d}.png"),
+                             visualize.overlay(image, labels, info.palette))
+    grid_path = os.path.join(folder, "predictions.png")
+    visualize.grid(images, truths, predictions, info.palette, path=grid_path)
+    saved = os.path.join(folder, "savedmodel")
+    export.saved_model(model, saved, overwrite=True, class_names=list(info.class_names),
+                       palette=info.palette)
+    elapsed = time.time() - started
+
+    _say("")
+    _say(metrics.format_report(summary))
+    _say("")
+    _say(f"validation mIoU: {summary['mean_iou']:.4f}  pixel accuracy: "
+         f"{summary['pixel_accuracy']:.4f}  ('shapes' val split, "
+         f"{summary['total_pixels']:.0f} pixels, final model)")
+    _say(f"time: {elapsed:.0f} s")
+    _say(f"run (best.keras, last.keras, history.csv, curves.png): {run_dir}")
+    _say(f"overlays: {overlay_dir}")
+    _say(f"image | truth | prediction: {grid_path}")
+    _say(f"SavedModel: {saved}")
+    _say(f"scores: {os.path.join(folder, 'validation.json')}")
+    _say(f"try: kerasseg predict --checkpoint {os.path.join(run_dir, 'last.keras')} "
+         f"IMAGE --output predictions/")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="kerasseg", description="Semantic segmentation with Keras 3: train, evaluate, "
+        "predict, export.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sub.add_parser("models", help="list the architectures and their default backbones")
+    sub.add_parser("datasets", help="list the registered datasets")
+
+    p = sub.add_parser("train", help="train a model; checkpoints go to --output")
+    p.add_argument("--model", default="unet", help="architecture (see `kerasseg models`)")
+    p.add_argument("--backbone", default=None,
+                   help="encoder (default: the model's own; 'none' for the encoder-free variant)")
+    p.add_argument("--dataset", required=True, help="dataset name (see `kerasseg datasets`)")
+    p.add_argument("--data-dir", help="folder holding the dataset's archive top folder")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=8, help="global batch size")
+    p.add_argument("--crop-size", type=int, nargs="+", default=[512], metavar="PX",
+                   help="training crop: SIZE or HEIGHT WIDTH (default 512)")
+    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the split")
+    p.add_argument("--val-steps", type=int, help="default: the whole validation split")
+    p.add_argument("--val-batch-size", type=int, default=1)
+    p.add_argument("--val-crop-size", type=int, nargs="+", metavar="PX",
+                   help="pad/shrink validation images to this size (default: native size)")
+    p.add_argument("--val-split", default="val", help="validation split ('none' to skip)")
+    p.add_argument("--weights", default="imagenet", help="imagenet, none or a weights file")
+    p.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw", "adam"))
+    p.add_argument("--lr", type=float, help="initial learning rate (sgd 0.01, adamw 1e-4, "
+                   "adam 1e-3); decays with power 0.9 over the run")
+    p.add_argument("--weight-decay", type=float, help="default sgd 5e-4, adamw 0.01; 0 for none")
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--loss", help="e.g. cross_entropy, dice, cross_entropy+0.5*dice "
+                   "(default cross_entropy)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA compilation (default: Keras's choice)")
+    p.add_argument("--strategy", default="none", choices=("none", "mirrored", "multiworker", "tpu"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                   help="extra builder argument, e.g. filters=32 (repeatable)")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                   help="extra loader argument, e.g. num_images=200 (repeatable)")
+    p.add_argument("--augment", action="append", metavar="KEY=VALUE",
+                   help="data.prepare option, e.g. scale_range=None (repeatable)")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in --output")
+    p.add_argument("--output", required=True, help="run folder")
+
+    p = sub.add_parser("evaluate", help="mIoU, accuracy and per-class IoU of a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", help="default: the dataset the run trained on (run.json)")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", default="val")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--crop-size", type=int, nargs="+", metavar="PX",
+                   help="pad/shrink images to this size (default: native size)")
+    p.add_argument("--steps", type=int, help="evaluate only this many batches")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", help="also write the results to this JSON file")
+
+    p = sub.add_parser("predict", help="colour masks and overlays for images")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--output", required=True, help="folder for the PNGs")
+    p.add_argument("--dataset", help="palette of this dataset (default: the run's)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--tile", type=int, nargs="+", metavar="PX", help="sliding-window size")
+    p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+
+    p = sub.add_parser("export", help="SavedModel, TFLite or ONNX")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", default="savedmodel", choices=("savedmodel", "tflite", "onnx"))
+    p.add_argument("--output", required=True)
+    p.add_argument("--dataset", help="class names and palette of this dataset (default: the run's)")
+    p.add_argument("--input-size", type=int, nargs="+", metavar="PX",
+                   help="fixed input size for tflite/onnx")
+    p.add_argument("--overwrite", action="store_true")
+
+    p = sub.add_parser("demo", help="train on the synthetic shapes set in about two minutes")
+    p.add_argument("--output", default="kerasseg_demo")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder the demo did not create")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--samples", type=int, default=6, help="validation images to draw")
+    return parser
+
+
+COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "train": cmd_train,
+            "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
+            "demo": cmd_demo}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    debug = os.environ.get("KERASSEG_DEBUG")
+    if debug:
+        import keras
+
+        keras.config.disable_traceback_filtering()
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"kerasseg {args.command}: interrupted" + (
+            "; run the same command again to resume" if args.command == "train" else ""),
+            file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            ImportError) as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        if len(message) > 600:  # e.g. an error quoting a whole tensor
+            message = message[:600] + " ... (KERASSEG_DEBUG=1 shows it all)"
+        print(f"kerasseg {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
