@@ -19,7 +19,7 @@ globals().update(MODELS)
 
 def __getattr__(name):
     # inference/export/visualize pull in heavier optional pieces; load them on first use.
-    if name in ("inference", "export", "visualize"):
+    if name in ("inference", "export", "visualize", "train"):
         import importlib
 
         return importlib.import_module(f"kerasseg.{name}")

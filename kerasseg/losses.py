@@ -76,6 +76,18 @@ def sparse_labels(y_true):
     return tf.cast(y_true, tf.int32)
 
 
+def first_bad_label(labels, bad):
+    """The first label where ``bad`` holds (0 where none does), defined on empty batches too.
+
+    A sentinel (not bad, label 0) keeps argmax defined when a replica's share of a last,
+    short batch under tf.distribute holds no pixels at all.
+    """
+    flat_bad = tf.concat([tf.reshape(bad, [-1]), [False]], axis=0)
+    flat_labels = tf.concat([tf.reshape(labels, [-1]), tf.zeros([1], labels.dtype)], axis=0)
+    first = tf.argmax(tf.cast(flat_bad, tf.int32), output_type=tf.int32)
+    return tf.gather(flat_labels, first)
+
+
 def check_label_range(labels, valid, num_classes, ignore_index, owner):
     """Fails on a label outside [0, num_classes) that is not ignore_index.
 
@@ -93,10 +105,8 @@ def check_label_range(labels, valid, num_classes, ignore_index, owner):
             value = int(tf.boolean_mask(labels, bad)[0])
             raise ValueError(f"{text} {value}.")
         return None, bad
-    flat_bad = tf.reshape(bad, [-1])
-    first = tf.argmax(tf.cast(flat_bad, tf.int32), output_type=tf.int32)
-    value = tf.gather(tf.reshape(labels, [-1]), first)
-    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(flat_bad)), [text, value])
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
+                                [text, first_bad_label(labels, bad)])
     return check, bad
 
 

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.losses import check_label_range, sparse_labels
+from kerasseg.losses import check_label_range, first_bad_label, sparse_labels
 
 __all__ = [
     "PixelAccuracy",
@@ -199,9 +199,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         update = tf.reshape(counts[:bins], (n, n))
 
         n_bad = tf.reduce_sum(tf.cast(bad, tf.float64))
-        first_bad = tf.gather(
-            tf.reshape(labels, [-1]), tf.argmax(tf.reshape(tf.cast(bad, tf.int32), [-1]))
-        )
+        first_bad = first_bad_label(labels, bad)
         deps = [check] if check is not None else []
         with tf.control_dependencies(deps):
             self.total_cm.assign_add(update)

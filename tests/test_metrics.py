@@ -375,3 +375,16 @@ def test_plot_per_class_iou(tmp_path):
     assert (tmp_path / "iou.svg").read_text().lstrip().startswith("<?xml")
     with pytest.raises(ValueError, match="3 class names for 4 classes"):
         V.plot_per_class_iou(ious, ["a", "b", "c"])
+
+
+def test_empty_batch_in_a_graph_counts_nothing_and_does_not_fail():
+    # Under tf.distribute a replica's share of a last, short batch can be empty.
+    from kerasseg import losses, metrics
+
+    metric = metrics.MeanIoU(3)
+    metric.update_state(np.array([[0, 1]]), np.eye(3, dtype="float32")[[[0, 1]]])
+    update = tf.function(lambda y, p: metric.update_state(y, p))
+    update(tf.zeros((0, 8, 8), tf.int32), tf.zeros((0, 8, 8, 3)))
+    assert float(metric.result()) == 1.0
+    loss = tf.function(losses.CrossEntropy())(tf.zeros((0, 8, 8), tf.int32), tf.zeros((0, 8, 8, 3)))
+    assert float(loss) == 0.0
