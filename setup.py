@@ -26,6 +26,7 @@ setup(
     ],
     extras_require={
         "onnx": ["tf2onnx", "onnxruntime"],
+        "tensorboard": ["tensorboard"],
         "dev": ["pytest", "scipy", "scikit-learn"],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
