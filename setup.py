@@ -33,6 +33,5 @@ setup(
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",
-        "License :: OSI Approved :: Apache Software License",
     ],
 )
