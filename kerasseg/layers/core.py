@@ -2,12 +2,101 @@
 
 Functions build a few stock Keras layers into the graph (``conv_bn_act``); classes are custom
 layers, each registered so saved models load without ``custom_objects``.
+
+``FusedBatchNormalization`` and ``DilatedConv2D`` are drop-in subclasses of the Keras layers
+(same arguments, same weights, same results) that run TensorFlow's fast kernels; see
+``use_fast_kernels`` for putting them into networks built elsewhere (keras.applications).
 """
 import keras
 import tensorflow as tf
 from keras import layers
 
 _INTERPOLATIONS = ("bilinear", "nearest")
+# The smallest epsilon cuDNN's fused batch norm accepts; below it the stock layer runs.
+_FUSED_MIN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
+
+    Keras 3 normalizes with separate moment, subtract, multiply and add ops (and as many in
+    the gradient); ``FusedBatchNormV3`` does it in one pass, and after a convolution at
+    inference TensorFlow folds it (and a following ReLU) into the convolution itself. Same
+    weights, same moving-statistics update (biased batch variance, as Keras uses), same
+    results to float rounding. Masks, renorm, synchronized statistics, a non-channels-last
+    axis or a non-4D input fall back to the stock computation.
+    """
+
+    def _can_fuse(self, inputs, mask):
+        rank = len(inputs.shape)
+        return (keras.backend.backend() == "tensorflow" and rank == 4 and mask is None
+                and self.axis in (-1, 3) and not self.renorm and not self.synchronized
+                and self.epsilon >= _FUSED_MIN_EPSILON
+                and inputs.dtype in (tf.float32, tf.float16, tf.bfloat16))
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._can_fuse(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        ones = tf.ones_like(self.moving_mean)
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else ones
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros_like(ones)
+        if training and self.trainable:
+            empty = tf.constant([], tf.float32)
+            y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=empty, variance=empty,
+                epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
+                is_training=True)
+            # The kernel reports the unbiased (n - 1) variance; Keras averages the biased one.
+            n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
+            variance = variance * tf.math.divide_no_nan(n - 1.0, n)
+            self.moving_mean.assign(self.moving_mean * self.momentum
+                                    + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum
+                                        + variance * (1.0 - self.momentum))
+        else:
+            y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
+                exponential_avg_factor=1.0, data_format="NHWC", is_training=False)
+        return tf.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
+class DilatedConv2D(layers.Conv2D):
+    """``keras.layers.Conv2D`` whose dilated (atrous) convolution runs as one native op.
+
+    Keras calls ``tf.nn.convolution``, which turns a dilated convolution into space-to-batch,
+    an undilated convolution and batch-to-space, padding the map up to a multiple of the rate
+    on the way: at rate 18 on a 16x16 map (DeepLab's ASPP at 256 px) the convolution then
+    runs over 36x36, mostly zeros, ten times slower than the native dilated ``Conv2D``
+    kernel, which skips the padding. Same weights and results.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if (keras.backend.backend() != "tensorflow" or self.data_format != "channels_last"
+                or self.groups != 1 or max(self.strides) > 1 or max(self.dilation_rate) == 1):
+            return super().convolution_op(inputs, kernel)
+        return tf.nn.conv2d(inputs, kernel, strides=1, padding=self.padding.upper(),
+                            dilations=list(self.dilation_rate))
+
+
+def use_fast_kernels(model):
+    """Switch a built model's stock BatchNormalization and dilated Conv2D layers to the
+    subclasses above, in place; returns the model.
+
+    For networks this package does not build layer by layer (keras.applications backbones).
+    The subclasses add no state, so the layers keep their weights, names and graph
+    connections; saved models record the kerasseg classes.
+    """
+    for layer in model.layers:
+        if type(layer) is layers.BatchNormalization:
+            layer.__class__ = FusedBatchNormalization
+        elif type(layer) is layers.Conv2D and max(layer.dilation_rate) > 1:
+            layer.__class__ = DilatedConv2D
+        elif isinstance(layer, keras.Model):
+            use_fast_kernels(layer)
+    return model
 
 
 def conv_bn_act(x, filters, kernel_size=3, *, strides=1, dilation_rate=1, activation="relu",
@@ -16,14 +105,135 @@ def conv_bn_act(x, filters, kernel_size=3, *, strides=1, dilation_rate=1, activa
     def sub(suffix):
         return f"{name}_{suffix}" if name else None
 
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
-                      dilation_rate=dilation_rate, use_bias=not batch_norm,
-                      kernel_initializer="he_normal", name=sub("conv"))(x)
+    conv = DilatedConv2D if dilation_rate not in (1, (1, 1)) else layers.Conv2D
+    x = conv(filters, kernel_size, strides=strides, padding="same",
+             dilation_rate=dilation_rate, use_bias=not batch_norm,
+             kernel_initializer="he_normal", name=sub("conv"))(x)
+    return _bn_act(x, batch_norm, activation, sub)
+
+
+def upsample_conv_bn_act(x, reference, filters, *, merge, activation="relu", batch_norm=True,
+                         name=None):
+    """``conv_bn_act`` (3x3) over ``x`` upsampled (nearest) to ``reference``'s size, and over
+    ``reference`` itself concatenated after it when ``merge``: a U-Net decoder step."""
+    def sub(suffix):
+        return f"{name}_{suffix}" if name else None
+
+    x = UpsampleConv2D(filters, merge=merge, use_bias=not batch_norm,
+                       kernel_initializer="he_normal", name=sub("conv"))(x, reference)
+    return _bn_act(x, batch_norm, activation, sub)
+
+
+def _bn_act(x, batch_norm, activation, sub):
     if batch_norm:
-        x = layers.BatchNormalization(name=sub("bn"))(x)
+        x = FusedBatchNormalization(name=sub("bn"))(x)
     if activation:
         x = layers.Activation(activation, name=sub(activation))(x)
     return x
+
+
+def _static_size(x):
+    size = tuple(x.shape[1:3])
+    return None if None in size else size
+
+
+def _exactly_double(x, reference):
+    """Whether ``reference`` is statically known to be twice the height and width of ``x``."""
+    source, target = _static_size(x), _static_size(reference)
+    return source is not None and target == (2 * source[0], 2 * source[1])
+
+
+def _resize(x, reference, method):
+    # ResizeNearestNeighbor and its gradient op are faster on CPU than a broadcast-and-
+    # reshape repeat (whose gradient is a strided reduction).
+    return tf.cast(tf.image.resize(x, tf.shape(reference)[1:3], method=method), x.dtype)
+
+
+def _two_tap(kernel, axis):
+    """The 3-tap kernel along ``axis`` as seen by the two output phases of a 2x nearest
+    upsampling: phase 0 reads source pixels (i - 1, i) with taps (k0, k1 + k2), phase 1
+    reads (i, i + 1) with (k0 + k1, k2)."""
+    k0, k1, k2 = tf.unstack(kernel, axis=axis)
+    return tf.stack([k0, k1 + k2], axis), tf.stack([k0 + k1, k2], axis)
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
+class UpsampleConv2D(layers.Layer):
+    """A 3x3 'same' convolution of ``x`` upsampled (nearest) to the size of ``reference``,
+    and of ``reference`` itself, concatenated after ``x``, when ``merge`` (a U-Net skip).
+
+    The layer holds exactly that convolution's kernel, ``(3, 3, channels(x) +
+    channels(reference) if merge, filters)``, and computes the same values. At inference,
+    when ``reference`` is exactly twice the size of ``x``, the upsampled map is never built:
+    each of the four output phases (row and column parity) of a 3x3 convolution over a
+    2x nearest-upsampled map reads only a 2x2 neighbourhood of ``x``, with the taps that fall
+    on the same source pixel summed, so four 2x2 convolutions at ``x``'s resolution,
+    interleaved by depth-to-space, give it with 4 instead of 9 multiply-adds per output
+    pixel and channel of ``x``. Training uses that form too where its gradient measured
+    faster on CPU (``x`` at least 16x16 and at least 64 filters; small maps and thin layers
+    keep the direct form).
+    """
+
+    def __init__(self, filters, merge=True, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.merge = bool(merge)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, x_shape, reference_shape):
+        channels = x_shape[-1] + (reference_shape[-1] if self.merge else 0)
+        self.kernel = self.add_weight(name="kernel", shape=(3, 3, channels, self.filters),
+                                      initializer=self.kernel_initializer)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,),
+                                     initializer=self.bias_initializer)
+                     if self.use_bias else None)
+
+    def call(self, x, reference, training=None):
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        x = tf.cast(x, self.compute_dtype)
+        if _exactly_double(x, reference) and (not training or self._phases_train_faster(x)):
+            channels = x.shape[-1]
+            y = self._upsampled_conv(x, kernel[:, :, :channels])
+            if self.merge:
+                y = y + tf.nn.conv2d(tf.cast(reference, y.dtype), kernel[:, :, channels:], 1,
+                                     "SAME")
+        else:
+            y = _resize(x, reference, "nearest")
+            if self.merge:
+                y = tf.concat([y, tf.cast(reference, y.dtype)], axis=-1)
+            y = tf.nn.conv2d(y, kernel, 1, "SAME")
+        if self.use_bias:
+            y = tf.nn.bias_add(y, tf.cast(self.bias, y.dtype))
+        return y
+
+    def _phases_train_faster(self, x):
+        return min(x.shape[1:3]) >= 16 and self.filters >= 64
+
+    @staticmethod
+    def _upsampled_conv(x, kernel):
+        """conv3x3_same(nearest_upsample_2x(x)) from x, by output phase."""
+        shape = tf.shape(x)
+        h, w = shape[1], shape[2]
+        padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        phases = []
+        for a, rows in enumerate(_two_tap(kernel, 0)):
+            for b, taps in enumerate(_two_tap(rows, 1)):
+                window = padded[:, a:a + h + 1, b:b + w + 1]
+                phases.append(tf.nn.conv2d(window, taps, 1, "VALID"))
+        # depth_to_space puts channel block (2a + b) at output pixel (2i + a, 2j + b).
+        return tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)
+
+    def compute_output_shape(self, x_shape, reference_shape):
+        return (x_shape[0], reference_shape[1], reference_shape[2], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "merge": self.merge,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
@@ -42,10 +252,9 @@ class ResizeLike(layers.Layer):
         self.interpolation = interpolation
 
     def call(self, x, reference):
-        size = tf.shape(reference)[1:3]
-        method = "nearest" if self.interpolation == "nearest" else "bilinear"
-        resized = tf.image.resize(x, size, method=method)
-        return tf.cast(resized, x.dtype)
+        if _static_size(x) is not None and _static_size(x) == _static_size(reference):
+            return x  # already aligned (the usual case): no resize op, no gradient op
+        return _resize(x, reference, self.interpolation)
 
     def compute_output_shape(self, x_shape, reference_shape):
         return (x_shape[0], reference_shape[1], reference_shape[2], x_shape[3])

@@ -6,6 +6,7 @@ from keras import layers
 
 from kerasseg import backbones as bb
 from kerasseg.layers import ResizeLike
+from kerasseg.layers.core import use_fast_kernels
 
 ACTIVATIONS = ("softmax", "sigmoid", None)
 
@@ -42,9 +43,12 @@ def encoder(arch, backbone, input_shape, weights, freeze, *, allowed=None, outpu
     bb.check_backbone(backbone, allowed, arch)
     if is_file(weights) and not os.path.exists(weights):
         raise FileNotFoundError(f"{arch}: weights file not found: {os.fspath(weights)!r}.")
-    return bb.build_backbone(backbone, input_shape=input_shape,
-                             weights=None if is_file(weights) else weights,
-                             freeze=freeze, output_stride=output_stride)
+    model = bb.build_backbone(backbone, input_shape=input_shape,
+                              weights=None if is_file(weights) else weights,
+                              freeze=freeze, output_stride=output_stride)
+    # keras.applications layers: fused batch norm and native dilated convolutions (same
+    # weights and results, a good deal less time; see kerasseg.layers.core).
+    return use_fast_kernels(model)
 
 
 def features_by_stride(backbone_model, x):

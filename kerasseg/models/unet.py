@@ -8,6 +8,7 @@ import keras
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
+from kerasseg.layers.core import upsample_conv_bn_act
 from kerasseg.models import register_model
 from kerasseg.models import base
 
@@ -42,6 +43,21 @@ def up_and_merge(x, skip, filters, upsampling, name, reference=None):
     return layers.Concatenate(name=f"{name}_concat")([x, skip])
 
 
+def decoder_stage(x, skip, filters, upsampling, batch_norm, name, reference=None):
+    """``up_and_merge`` then ``double_conv``.
+
+    With nearest upsampling the resize, the concatenation and the first convolution are one
+    ``UpsampleConv2D`` (same kernel, same values; at inference it skips the upsampled map).
+    """
+    target = skip if skip is not None else reference
+    if upsampling == "nearest" and target is not None:
+        x = upsample_conv_bn_act(x, target, filters, merge=skip is not None,
+                                 batch_norm=batch_norm, name=f"{name}_1")
+        return conv_bn_act(x, filters, 3, batch_norm=batch_norm, name=f"{name}_2")
+    x = up_and_merge(x, skip, filters, upsampling, name, reference)
+    return double_conv(x, filters, batch_norm, name)
+
+
 def paper_encoder(inputs, filters, depth, batch_norm):
     """The paper's contracting path: returns the bottleneck and the skips, finest first.
 
@@ -66,8 +82,7 @@ def _paper_unet(inputs, filters, depth, batch_norm, upsampling, gate=None):
         skip = skips[level]
         if gate is not None:
             skip = gate(skip, x, f"dec{level + 1}_gate")
-        x = up_and_merge(x, skip, width, upsampling, name=f"dec{level + 1}")
-        x = double_conv(x, width, batch_norm, name=f"dec{level + 1}")
+        x = decoder_stage(x, skip, width, upsampling, batch_norm, name=f"dec{level + 1}")
     return x
 
 
@@ -81,8 +96,7 @@ def _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gat
         reference = inputs if i == len(skips) - 1 else None
         if gate is not None and skip is not None:
             skip = gate(skip, x, f"decoder{i + 1}_gate")
-        x = up_and_merge(x, skip, width, upsampling, f"decoder{i + 1}", reference)
-        x = double_conv(x, width, batch_norm, name=f"decoder{i + 1}")
+        x = decoder_stage(x, skip, width, upsampling, batch_norm, f"decoder{i + 1}", reference)
     return x
 
 
