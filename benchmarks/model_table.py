@@ -13,11 +13,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
-    convert_variables_to_constants_v2,
-)
 
 import kerasseg  # noqa: E402
+from flops import gflops_per_image  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def default_backbone(name):
@@ -25,14 +23,6 @@ def default_backbone(name):
     return None if parameter is None else parameter.default
 
 
-def gflops(model, size):
-    spec = tf.TensorSpec([1, size, size, model.inputs[0].shape[-1]], tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
-    return profile.total_float_ops / 1e9
 
 
 def main(argv=None):
@@ -48,7 +38,7 @@ def main(argv=None):
         model = kerasseg.build(name, args.classes, weights=None)
         backbone = default_backbone(name) or "(own encoder)"
         row = (f"| {name} | {backbone} | {model.count_params() / 1e6:.2f} M | "
-               f"{gflops(model, args.size):.1f} |")
+               f"{gflops_per_image(model, args.size):.1f} |")
         print(row, flush=True)
         rows.append(row)
         tf.keras.backend.clear_session()

@@ -161,20 +161,7 @@ def run_child(spec):
     return result
 
 
-def gflops_per_image(model, size):
-    """Floating-point operations of one size x size inference, counted by TensorFlow's
-    profiler on the frozen graph (a multiply-add is 2)."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
-
-    spec = tf.TensorSpec([1, size, size, 3], tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
-    return profile.total_float_ops / 1e9
+from flops import gflops_per_image  # noqa: E402  (benchmarks/ is on sys.path as the script's folder)
 
 
 # ----------------------------------------------------------------------------------------
