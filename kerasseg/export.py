@@ -254,17 +254,11 @@ def _representative(images, size, channels):
 
     prepared = []
     for i, image in enumerate(images):
-        array = np.asarray(image)
-        if array.ndim == 2:
-            array = array[..., None]
-        if array.ndim != 3:
-            raise ValueError(f"representative_images[{i}] must be (H, W) or (H, W, C); got "
-                             f"shape {array.shape}.")
+        # The same shape and channel checks (grey repeated to the model's channels) as predict.
+        array = inference._as_image_array(image, channels, f"representative_images[{i}]")
         if array.shape[:2] != tuple(size):
             array = cv2.resize(array, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
             array = array.reshape(size[0], size[1], -1)
-        if array.shape[-1] == 1 and channels != 1:
-            array = np.repeat(array, channels, axis=-1)
         prepared.append(np.clip(array, 0, 255).astype(np.uint8))
     if not prepared:
         raise ValueError("representative_images is empty.")
