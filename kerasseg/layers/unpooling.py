@@ -5,6 +5,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from kerasseg.layers.core import in_xla_context
+
 __all__ = ["BilinearUpsampling", "MaxPoolingWithArgmax", "MaxUnpooling", "bilinear_kernel"]
 
 
@@ -33,11 +35,41 @@ class MaxPoolingWithArgmax(layers.Layer):
         self.padding = padding
 
     def call(self, x):
+        if in_xla_context():
+            # XLA has no MaxPoolWithArgmax kernel.
+            return self._pool_and_argmax_by_patches(x)
         # Indices per image (include_batch_in_index=False): every TF device kernel supports it.
         pooled, argmax = tf.nn.max_pool_with_argmax(
             x, ksize=(1, *self.pool_size, 1), strides=(1, *self.strides, 1),
             padding=self.padding.upper(), include_batch_in_index=False)
         return pooled, tf.stop_gradient(tf.cast(argmax, tf.int64))
+
+    def _pool_and_argmax_by_patches(self, x):
+        """The same pooled values and indices from max pooling and an argmax over each
+        window's values (the first maximum wins, as in the native kernel)."""
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        pooled = tf.nn.max_pool2d(x, self.pool_size, self.strides, self.padding.upper())
+        shape = tf.shape(x)
+        height, width, channels = shape[1], shape[2], x.shape[-1]
+        out_h, out_w = tf.shape(pooled)[1], tf.shape(pooled)[2]
+        # Max pooling's 'same' never picks padding: pad explicitly with the lowest value
+        # rather than extract_patches' zeros.
+        top = tf.maximum((out_h - 1) * sh + kh - height, 0) // 2
+        left = tf.maximum((out_w - 1) * sw + kw - width, 0) // 2
+        if self.padding == "same":
+            bottom = tf.maximum((out_h - 1) * sh + kh - height - top, 0)
+            right = tf.maximum((out_w - 1) * sw + kw - width - left, 0)
+            x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]],
+                       constant_values=x.dtype.min)
+        # Strided slices rather than extract_patches, which XLA computes as a convolution
+        # (TF32 on recent GPUs would round the values compared).
+        windows = tf.stack([x[:, dy:dy + (out_h - 1) * sh + 1:sh, dx:dx + (out_w - 1) * sw + 1:sw]
+                            for dy in range(kh) for dx in range(kw)], axis=3)
+        position = tf.argmax(windows, axis=3, output_type=tf.int32)
+        rows = tf.range(out_h)[None, :, None, None] * sh - top + position // kw
+        cols = tf.range(out_w)[None, None, :, None] * sw - left + position % kw
+        flat = (rows * width + cols) * channels + tf.range(channels)
+        return pooled, tf.stop_gradient(tf.cast(flat, tf.int64))
 
     def _pooled_side(self, n, k, s):
         if n is None:
