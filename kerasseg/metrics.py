@@ -182,9 +182,11 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         bins = n * n
         index = tf.where(in_range, labels * n + predicted, bins)
         index = tf.reshape(index, [-1])
+        # A segment sum, not bincount: bincount's output size is computed from the data,
+        # which XLA cannot compile when the data comes out of a network.
         if sample_weight is None:
             counts = tf.cast(
-                tf.math.bincount(index, minlength=bins + 1, maxlength=bins + 1), tf.float64
+                tf.math.unsorted_segment_sum(tf.ones_like(index), index, bins + 1), tf.float64
             )
         else:
             weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
@@ -193,9 +195,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
             while weights.shape.rank < labels.shape.rank:
                 weights = tf.expand_dims(weights, -1)
             weights = tf.reshape(tf.broadcast_to(weights, tf.shape(labels)), [-1])
-            counts = tf.math.bincount(
-                index, weights=weights, minlength=bins + 1, maxlength=bins + 1, dtype=tf.float64
-            )
+            counts = tf.math.unsorted_segment_sum(weights, index, bins + 1)
         update = tf.reshape(counts[:bins], (n, n))
 
         n_bad = tf.reduce_sum(tf.cast(bad, tf.float64))

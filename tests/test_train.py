@@ -276,6 +276,19 @@ def test_train_mixed_precision_restores_the_global_policy(tmp_path):
     assert loaded.get_layer("enc1_1_conv").dtype_policy.name == policy
 
 
+def test_train_with_xla_and_mixed_precision_on_a_backbone_unet(tmp_path):
+    """``--jit-compile --mixed-precision`` on a decoder with nearest upsampling (XLA has no
+    kernel for the native nearest resize's gradient; the layers switch forms under XLA)."""
+    result = training.train(
+        "unet", "shapes", output=str(tmp_path / "run"), backbone="mobilenetv2", weights=None,
+        dataset_options={"num_images": 4}, epochs=1, batch_size=2, crop_size=32,
+        steps_per_epoch=2, optimizer="adam", val_steps=1, mixed_precision=True,
+        jit_compile=True, tensorboard=False, verbose=0)
+    assert result.model.jit_compile is True
+    assert np.all(np.isfinite(result.history["loss"]))
+    assert os.path.exists(result.last_path)
+
+
 def test_tensorboard_logs_when_installed(tmp_path):
     pytest.importorskip("tensorboard")
     model = _tiny_model()
