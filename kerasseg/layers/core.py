@@ -247,14 +247,14 @@ class UpsampleConv2D(layers.Layer):
     @staticmethod
     def _upsampled_conv(x, kernel):
         """conv3x3_same(nearest_upsample_2x(x)) from x, by output phase."""
-        shape = tf.shape(x)
-        h, w = shape[1], shape[2]
-        padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
         phases = []
         for a, rows in enumerate(_two_tap(kernel, 0)):
             for b, taps in enumerate(_two_tap(rows, 1)):
-                window = padded[:, a:a + h + 1, b:b + w + 1]
-                phases.append(tf.nn.conv2d(window, taps, 1, "VALID"))
+                # Phase (a, b) reads rows (i - 1 + a, i + a) and likewise columns: one
+                # pixel of zero padding before (a = 0) or after (a = 1). Explicit padding
+                # inside the convolution measured faster than padding and slicing windows.
+                padding = [[0, 0], [1 - a, a], [1 - b, b], [0, 0]]
+                phases.append(tf.nn.conv2d(x, taps, 1, padding))
         # depth_to_space puts channel block (2a + b) at output pixel (2i + a, 2j + b).
         return tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)
 
