@@ -7,13 +7,15 @@ instead of quadratic.
 """
 from keras import layers
 
+from kerasseg.layers.core import FusedBatchNormalization
+
 __all__ = ["dense_block", "transition_down", "transition_up"]
 
 
 def _bn_relu_conv(x, filters, kernel_size, dropout, name):
     # Pre-activation, with a bias as in the authors' Lasagne code (their parameter counts
     # include it); He-uniform as they initialize.
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     x = layers.Activation("relu", name=f"{name}_relu")(x)
     x = layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer="he_uniform",
                       name=f"{name}_conv")(x)

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers.core import ResizeLike, conv_bn_act
+from kerasseg.layers.core import FusedBatchNormalization, ResizeLike, conv_bn_act
 
 __all__ = ["AdaptiveAveragePooling2D", "aspp", "image_pooling", "pyramid_pooling_module",
            "separable_conv_bn_act"]
@@ -69,7 +69,7 @@ def separable_conv_bn_act(x, filters, kernel_size=3, *, dilation_rate=1, name=No
 
     x = layers.DepthwiseConv2D(kernel_size, padding="same", dilation_rate=dilation_rate,
                                use_bias=False, name=sub("depthwise"))(x)
-    x = layers.BatchNormalization(name=sub("depthwise_bn"))(x)
+    x = FusedBatchNormalization(name=sub("depthwise_bn"))(x)
     x = layers.Activation("relu", name=sub("depthwise_relu"))(x)
     return conv_bn_act(x, filters, 1, name=sub("pointwise"))
 

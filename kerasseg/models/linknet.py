@@ -19,6 +19,7 @@ import keras
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
+from kerasseg.layers.core import FusedBatchNormalization
 from kerasseg.models import base, register_model
 
 def _upsample_bn_relu(x, filters, upsampling, name, target=None):
@@ -27,7 +28,7 @@ def _upsample_bn_relu(x, filters, upsampling, name, target=None):
                                    kernel_initializer="he_normal", name=f"{name}_conv")(x)
         if target is not None:
             x = upsample_like(x, target, "nearest", name=f"{name}_align")
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x)
     if target is None:
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)

@@ -18,6 +18,7 @@ from keras import layers
 from kerasseg import backbones as bb
 from kerasseg.backbones import ImagePreprocessing
 from kerasseg.layers import MaxPoolingWithArgmax, MaxUnpooling, conv_bn_act
+from kerasseg.layers.core import FusedBatchNormalization
 from kerasseg.models import base, register_model
 
 MULTIPLE = 32
@@ -35,7 +36,7 @@ def _encoder(input_shape, depths, name):
         for k in range(1, depth + 1):
             # Conv bias kept (unlike conv_bn_act) so VGG's kernels and biases copy one to one.
             x = layers.Conv2D(width, 3, padding="same", name=f"block{block}_conv{k}")(x)
-            x = layers.BatchNormalization(name=f"block{block}_bn{k}")(x)
+            x = FusedBatchNormalization(name=f"block{block}_bn{k}")(x)
             x = layers.Activation("relu", name=f"block{block}_relu{k}")(x)
         pre_pool = x
         x, indices = MaxPoolingWithArgmax(2, name=f"block{block}_pool")(x)
