@@ -27,7 +27,8 @@ setup(
     extras_require={
         "onnx": ["tf2onnx", "onnxruntime"],
         "tensorboard": ["tensorboard"],
-        "dev": ["pytest", "scipy", "scikit-learn"],
+        # tensorboard: the test suite checks the logs that train writes with it.
+        "dev": ["pytest", "scipy", "scikit-learn", "tensorboard"],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
     classifiers=[
