@@ -1,7 +1,7 @@
 """kerasseg.export: SavedModel served without kerasseg, TFLite float16/int8, ONNX, file safety.
 
 Agreement is measured against ``kerasseg.inference.predict`` on a tiny U-Net trained for a few
-steps (shared with test_inference), whose predictions are varied: agreement on a constant map
+steps (tests/shared_models.py), whose predictions are varied: agreement on a constant map
 would prove nothing.
 """
 import json
@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from kerasseg import export, inference, visualize
-from test_inference import K, random_blocks, trained_unet
+from shared_models import K, random_blocks, trained_unet
 
 CLASS_NAMES = ["red", "green", "blue", "dark"]
 ODD_SIZES = [(37, 53), (21, 90), (64, 64)]

@@ -4,16 +4,14 @@ Exactness comes from per-pixel models: a 1x1-convolution network's output at a p
 that pixel alone, so tiling, padding and flipping cannot change it, and the test images are made
 of a few colours the model separates by a wide margin (no near-ties for float rounding to flip).
 """
-import functools
-
 import keras
 import numpy as np
 import pytest
 
-import kerasseg
 from kerasseg import inference
 
-K = 4
+from shared_models import K, random_blocks, trained_unet
+
 # Each colour is the clear winner of one class under PIXEL_KERNEL below.
 COLOURS = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
 PIXEL_KERNEL = np.array([[0.0, 8.0, -4.0, -4.0],
@@ -37,30 +35,6 @@ def colour_image(rng, height, width, block=1):
     small = rng.integers(0, K, (-(-height // block), -(-width // block)))
     classes = small.repeat(block, 0).repeat(block, 1)[:height, :width]
     return COLOURS[classes], classes.astype(np.int32)
-
-
-def random_blocks(rng, n, height, width, block=8):
-    """Blocks of random colours; the class is the dominant channel, or 3 where it is dark."""
-    small = rng.integers(0, 256, (n, -(-height // block), -(-width // block), 3), dtype=np.uint8)
-    images = small.repeat(block, 1).repeat(block, 2)[:, :height, :width]
-    labels = np.where(images.max(-1) < 96, 3, images.argmax(-1)).astype(np.int32)
-    return images, labels
-
-
-@functools.lru_cache(maxsize=None)
-def trained_unet():
-    """A tiny U-Net trained for a few steps on random_blocks: confident, varied predictions.
-
-    Cached so test_export (which imports it) trains it only once per session. Without batch
-    norm: a few steps leave BN's moving statistics far from the batch ones.
-    """
-    keras.utils.set_random_seed(0)
-    images, labels = random_blocks(np.random.default_rng(0), 96, 32, 32)
-    model = kerasseg.unet(num_classes=K, backbone=None, filters=4, depth=3, weights=None,
-                          batch_norm=False)
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
-    model.fit(images, labels, batch_size=16, epochs=5, verbose=0)
-    return model
 
 
 @pytest.fixture(scope="module")
