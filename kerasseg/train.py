@@ -722,6 +722,8 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
             raise ValueError(f"the {train_split!r} split of {dataset!r} has {n} samples, fewer "
                              f"than one batch of {batch_size}.")
     steps_per_epoch = int(steps_per_epoch)
+    # RGB-D sets (with_depth=True) give 4 channels; the backbones adapt their first layer.
+    channels = raw_train.element_spec[0].shape[-1] or 3
     prepare_options = {"seed": seed, "ignore_index": ignore_index, **(augment or {})}
     train_ds = data.prepare(raw_train, batch_size=batch_size, crop_size=crop_size,
                             training=True, repeat=True, drop_remainder=True, **prepare_options)
@@ -744,7 +746,7 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     try:
         with strategy.scope():
             net = kerasseg.build(model, num_classes, backbone=backbone, weights=weights,
-                                 input_shape=(None, None, 3), **model_options)
+                                 input_shape=(None, None, channels), **model_options)
             opt = make_optimizer(optimizer, learning_rate, epochs * steps_per_epoch,
                                  warmup_steps, weight_decay, end_learning_rate)
             main_loss = loss if loss is not None else losses.CrossEntropy(

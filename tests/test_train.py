@@ -289,6 +289,32 @@ def test_train_with_xla_and_mixed_precision_on_a_backbone_unet(tmp_path):
     assert os.path.exists(result.last_path)
 
 
+def test_train_builds_a_four_channel_model_for_rgbd(tmp_path):
+    """NYUDv2 with depth (its on-disk layout, written here) trains a 4-channel model."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for split, stems in (("train", ("a", "b")), ("test", ("c",))):
+        for stem in stems:
+            folder = tmp_path / "NYUDv2" / split
+            for kind in ("image", "depth", "label"):
+                os.makedirs(folder / kind, exist_ok=True)
+            cv2.imwrite(str(folder / "image" / f"{stem}.png"),
+                        rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+            cv2.imwrite(str(folder / "depth" / f"{stem}.png"),
+                        rng.integers(0, 9000, (40, 48), dtype=np.uint16))
+            cv2.imwrite(str(folder / "label" / f"{stem}.png"),
+                        rng.integers(0, 41, (40, 48), dtype=np.uint8))
+    result = training.train(
+        "unet", "nyudv2", output=str(tmp_path / "run"), data_dir=str(tmp_path),
+        backbone="mobilenetv2", weights=None, dataset_options={"with_depth": True},
+        val_split="test", epochs=1, batch_size=2, crop_size=32, steps_per_epoch=1,
+        optimizer="adam", tensorboard=False, verbose=0)
+    assert result.model.input_shape == (None, None, None, 4)
+    assert result.model.output_shape[-1] == 40
+    assert np.isfinite(result.history["loss"][0])
+
+
 def test_tensorboard_logs_when_installed(tmp_path):
     pytest.importorskip("tensorboard")
     model = _tiny_model()
