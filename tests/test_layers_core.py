@@ -138,6 +138,31 @@ def test_upsample_conv_matches_resize_concat_conv(source, target, channels, filt
     _assert_close(got_grads, want_grads, atol=1e-3)
 
 
+def _conv_paddings(layer, x, reference, training):
+    """The padding attribute of every convolution in the traced call and its gradient."""
+    @tf.function
+    def step(x, reference):
+        _, grads = _grads(lambda a, b: layer(a, b, training=training), [x, reference],
+                          layer.trainable_weights)
+        return grads
+
+    graph = step.get_concrete_function(x, reference).graph
+    return [op.get_attr("padding") for op in graph.get_operations()
+            if op.type.startswith("Conv2D")]
+
+
+def test_upsample_conv_trains_without_explicitly_padded_convolutions():
+    # TensorFlow runs the gradients of EXPLICIT-padded convolutions on its generic kernels
+    # instead of oneDNN's (30x slower in bfloat16), so the training graph must have none.
+    layer = UpsampleConv2D(64)
+    x, reference = _normal((1, 16, 16, 4)), _normal((1, 32, 32, 3), seed=(5, 6))
+    assert layer._phases_train_faster(x)
+    training = _conv_paddings(layer, x, reference, training=True)
+    inference = _conv_paddings(layer, x, reference, training=False)
+    assert b"EXPLICIT" not in training and b"VALID" in training  # the four phases
+    assert inference.count(b"EXPLICIT") >= 4  # the faster forward form is kept at inference
+
+
 def test_upsample_conv_under_xla_matches():
     layer = UpsampleConv2D(8)
     x, reference = _normal((2, 6, 6, 4)), _normal((2, 12, 12, 3), seed=(5, 6))
