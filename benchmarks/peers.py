@@ -122,6 +122,9 @@ def run_child(spec):
     import keras
 
     load = os.getloadavg()[0]
+    if spec.get("policy", "float32") != "float32":
+        # Before building: every library's layers take the global policy at construction.
+        keras.mixed_precision.set_global_policy(spec["policy"])
     start = time.perf_counter()
     model = build_model(spec["model"], spec["classes"], spec["size"])
     build_s = time.perf_counter() - start
@@ -226,7 +229,8 @@ def markdown(table, pairs, args, loads, command):
         f"median of {args.iters} timed `predict_on_batch` calls (inference) or "
         f"{args.train_iters} `train_on_batch` steps (training; Adam, sparse categorical "
         f"cross-entropy) after {args.warmup} warm-up call(s). `jit_compile={args.jit_compile}` "
-        "for every model. GFLOPs: one inference of one image, counted by TensorFlow's profiler "
+        f"and dtype policy `{args.mixed_precision}` for every model. GFLOPs: one inference "
+        "of one image, counted by TensorFlow's profiler "
         "(multiply-add = 2). Ratio = kerasseg / peer, the median over rounds of the ratio "
         "within a round (its two runs are back to back); in brackets the same in images per "
         "CPU-second of the process, which other load on the machine disturbs less.",
@@ -297,6 +301,9 @@ def parse_args(argv):
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="passed to model.compile for both libraries (Keras's 'auto' "
                              "means no XLA on a CPU-only machine)")
+    parser.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                        default="float32",
+                        help="Keras dtype policy for every model (mixed_float16 on a GPU)")
     parser.add_argument("--no-flops", dest="flops", action="store_false",
                         help="skip counting GFLOPs (a profiler pass per model)")
     parser.add_argument("--quick", action="store_true",
@@ -342,6 +349,7 @@ def main(argv=None):
                 for key in PAIRS[pair][:2]:  # A then B: the libraries alternate
                     spec = {"model": key, "mode": mode, "batch": args.batch, "size": args.size,
                             "classes": args.classes, "jit_compile": jit, "warmup": args.warmup,
+                            "policy": args.mixed_precision,
                             "iters": args.iters if mode == "inference" else args.train_iters,
                             # counted once, after the timing, in the first round
                             "flops": args.flops and round_ == 0 and mode == "inference"}
