@@ -122,9 +122,8 @@ def run_child(spec):
     import keras
 
     load = os.getloadavg()[0]
-    if spec.get("policy", "float32") != "float32":
-        # Before building: every library's layers take the global policy at construction.
-        keras.mixed_precision.set_global_policy(spec["policy"])
+    # Before building: every library's layers take the global policy at construction.
+    keras.mixed_precision.set_global_policy(spec["policy"])
     start = time.perf_counter()
     model = build_model(spec["model"], spec["classes"], spec["size"])
     build_s = time.perf_counter() - start
