@@ -37,39 +37,11 @@ def _pair(value):
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
-def _parents(node_config):
-    """Names of the layers whose outputs feed a serialized call (any nesting of args)."""
-    found = []
-
-    def walk(item):
-        if isinstance(item, dict):
-            history = item.get("config", {}).get("keras_history") if item.get(
-                "class_name") == "__keras_tensor__" else None
-            if history:
-                found.append(history[0])
-                return
-            for value in item.values():
-                walk(value)
-        elif isinstance(item, (list, tuple)):
-            for value in item:
-                walk(value)
-
-    walk(node_config)
-    return found
-
-
-def _output_names(config):
-    outputs = config["output_layers"]
-    if outputs and isinstance(outputs[0], str):  # a single output: [name, node, index]
-        outputs = [outputs]
-    return [entry[0] for entry in outputs]
-
-
 def _rewrite(config, output_stride):
     """Patch ``config`` in place; return {layer name: actual stride of its output}."""
     layers = config["layers"]
     by_name = {layer["name"]: layer for layer in layers}
-    parents = {layer["name"]: _parents(layer["inbound_nodes"]) for layer in layers}
+    parents = {layer["name"]: bb.config_parents(layer["inbound_nodes"]) for layer in layers}
     consumers = {}
     for name, names in parents.items():
         for parent in names:
@@ -136,7 +108,7 @@ def dilate_backbone(model, name, output_stride):
             f"dilatable backbones: {', '.join(dilatable_backbones())}.")
     config = model.get_config()
     actual = _rewrite(config, output_stride)
-    outputs = _output_names(config)  # read first: from_config consumes the dict
+    outputs = bb.config_output_names(config)  # read first: from_config consumes the dict
     dilated = keras.Model.from_config(config)
     dilated.set_weights(model.get_weights())
     dilated.trainable = model.trainable

@@ -130,3 +130,53 @@ def test_missing_weights_file_names_the_path(tmp_path):
 def test_weights_argument_must_be_known():
     with pytest.raises(ValueError, match="weights must be"):
         bb.build_backbone("resnet50", weights=123)
+
+
+def _randomized(net, seed=0):
+    """Random weights with non-trivial conv biases and batch-norm statistics."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            size = layer.moving_mean.shape
+            layer.set_weights([rng.uniform(0.5, 1.0, size), rng.normal(0, 0.1, size),
+                               rng.normal(0, 0.5, size), rng.uniform(0.5, 2.0, size)])
+        elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
+            layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape))
+    return net
+
+
+def test_conv_biases_before_batch_norm_fold_exactly():
+    net = _randomized(keras.applications.ResNet50(include_top=False, weights=None,
+                                                  input_shape=(64, 64, 3)))
+    biased = [l for l in net.layers if isinstance(l, keras.layers.Conv2D) and l.use_bias]
+    folded = bb._fold_conv_biases(net)
+    assert [l.name for l in folded.layers] == [l.name for l in net.layers]
+    assert not any(isinstance(l, keras.layers.Conv2D) and l.use_bias for l in folded.layers)
+    assert net.count_params() - folded.count_params() == sum(l.filters for l in biased) > 0
+
+    x = np.random.default_rng(1).normal(0, 50, (2, 64, 64, 3)).astype("float32")
+    scale = np.abs(keras.ops.convert_to_numpy(net(x))).max()
+    np.testing.assert_allclose(folded(x), net(x), atol=1e-5 * scale)
+    # Training mode: the batch mean absorbs the bias, and the moving means keep the offset.
+    # (Looser: the last stage normalizes over 8 values per channel, which magnifies rounding.)
+    np.testing.assert_allclose(folded(x, training=True), net(x, training=True),
+                               atol=1e-3 * scale)
+    for conv in biased:
+        norm = net.get_layer(conv.name.replace("_conv", "_bn"))
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(folded.get_layer(norm.name).moving_mean),
+            keras.ops.convert_to_numpy(norm.moving_mean - conv.bias), rtol=1e-4, atol=1e-3)
+
+
+def test_conv_bias_stays_where_the_conv_output_is_used_elsewhere():
+    inputs = keras.Input((8, 8, 3))
+    shared = keras.layers.Conv2D(4, 3, padding="same", name="shared")(inputs)
+    normed = keras.layers.BatchNormalization(name="shared_bn")(shared)
+    single = keras.layers.Conv2D(4, 3, padding="same", name="single")(normed)
+    outputs = keras.layers.BatchNormalization(name="single_bn")(single)
+    net = _randomized(keras.Model(inputs, [outputs, shared]))
+    folded = bb._fold_conv_biases(net)
+    assert folded.get_layer("shared").use_bias and not folded.get_layer("single").use_bias
+    x = np.random.default_rng(2).normal(size=(2, 8, 8, 3)).astype("float32")
+    for ours, theirs in zip(folded(x), net(x)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
