@@ -8,6 +8,7 @@ layers, each registered so saved models load without ``custom_objects``.
 ``use_fast_kernels`` for putting them into networks built elsewhere (keras.applications).
 """
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -181,12 +182,24 @@ def nearest_resize_by_gather(x, size):
     return tf.gather(x, _nearest_indices(shape[2], size[1]), axis=2)
 
 
-def _two_tap(kernel, axis):
-    """The 3-tap kernel along ``axis`` as seen by the two output phases of a 2x nearest
-    upsampling: phase 0 reads source pixels (i - 1, i) with taps (k0, k1 + k2), phase 1
-    reads (i, i + 1) with (k0 + k1, k2)."""
-    k0, k1, k2 = tf.unstack(kernel, axis=axis)
-    return tf.stack([k0, k1 + k2], axis), tf.stack([k0 + k1, k2], axis)
+# A 3-tap kernel row as the two output phases of a 2x nearest upsampling see it: phase 0
+# reads source pixels (i - 1, i) with taps (k0, k1 + k2), phase 1 reads (i, i + 1) with
+# (k0 + k1, k2). Indexed [phase, tap, original tap].
+_PHASE_TAPS = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], "float32")
+# The same for rows and columns at once: (row phase, column phase, 2x2 tap) x (3x3 tap).
+_PHASE_MATRIX = np.einsum("aik,bjl->abijkl", _PHASE_TAPS, _PHASE_TAPS).reshape(16, 9)
+
+
+def _phase_kernels(kernel):
+    """The four 2x2 kernels, indexed 2a + b, of a 3x3 kernel over a 2x nearest upsampling.
+
+    One small matmul over the nine taps: building them by slicing and stacking took as long
+    as a quarter of the convolutions themselves on the deepest U-Net stage.
+    """
+    _, _, channels, filters = kernel.shape
+    taps = tf.reshape(kernel, (9, channels * filters))
+    phases = tf.matmul(tf.constant(_PHASE_MATRIX, kernel.dtype), taps)
+    return tf.unstack(tf.reshape(phases, (4, 2, 2, channels, filters)))
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
@@ -247,9 +260,10 @@ class UpsampleConv2D(layers.Layer):
     @staticmethod
     def _upsampled_conv(x, kernel, pad_inside=True):
         """conv3x3_same(nearest_upsample_2x(x)) from x, by output phase."""
+        kernels = _phase_kernels(kernel)
         phases = []
-        for a, rows in enumerate(_two_tap(kernel, 0)):
-            for b, taps in enumerate(_two_tap(rows, 1)):
+        for a in range(2):
+            for b in range(2):
                 # Phase (a, b) reads rows (i - 1 + a, i + a) and likewise columns: one
                 # pixel of zero padding before (a = 0) or after (a = 1). Padding inside the
                 # convolution is the faster forward pass, but TensorFlow has no oneDNN
@@ -257,6 +271,7 @@ class UpsampleConv2D(layers.Layer):
                 # back to are slow in float32 and ~30x slower in bfloat16, so training pads
                 # first and convolves 'VALID'.
                 padding = [[0, 0], [1 - a, a], [1 - b, b], [0, 0]]
+                taps = kernels[2 * a + b]
                 if pad_inside:
                     phases.append(tf.nn.conv2d(x, taps, 1, padding))
                 else:
