@@ -156,7 +156,6 @@ def test_upsample_conv_trains_without_explicitly_padded_convolutions():
     # instead of oneDNN's (30x slower in bfloat16), so the training graph must have none.
     layer = UpsampleConv2D(64)
     x, reference = _normal((1, 16, 16, 4)), _normal((1, 32, 32, 3), seed=(5, 6))
-    assert layer._phases_train_faster(x)
     training = _conv_paddings(layer, x, reference, training=True)
     inference = _conv_paddings(layer, x, reference, training=False)
     assert b"EXPLICIT" not in training and b"VALID" in training  # the four phases

@@ -208,15 +208,13 @@ class UpsampleConv2D(layers.Layer):
     and of ``reference`` itself, concatenated after ``x``, when ``merge`` (a U-Net skip).
 
     The layer holds exactly that convolution's kernel, ``(3, 3, channels(x) +
-    channels(reference) if merge, filters)``, and computes the same values. At inference,
-    when ``reference`` is exactly twice the size of ``x``, the upsampled map is never built:
+    channels(reference) if merge, filters)``, and computes the same values. When
+    ``reference`` is exactly twice the size of ``x``, the upsampled map is never built:
     each of the four output phases (row and column parity) of a 3x3 convolution over a
     2x nearest-upsampled map reads only a 2x2 neighbourhood of ``x``, with the taps that fall
     on the same source pixel summed, so four 2x2 convolutions at ``x``'s resolution,
     interleaved by depth-to-space, give it with 4 instead of 9 multiply-adds per output
-    pixel and channel of ``x``. Training uses that form too where its gradient measured
-    faster on CPU (``x`` at least 16x16 and at least 64 filters; small maps and thin layers
-    keep the direct form).
+    pixel and channel of ``x``. Other sizes resize, concatenate and convolve.
     """
 
     def __init__(self, filters, merge=True, use_bias=True, kernel_initializer="glorot_uniform",
@@ -239,12 +237,15 @@ class UpsampleConv2D(layers.Layer):
     def call(self, x, reference, training=None):
         kernel = tf.cast(self.kernel, self.compute_dtype)
         x = tf.cast(x, self.compute_dtype)
-        if _exactly_double(x, reference) and (not training or self._phases_train_faster(x)):
+        if _exactly_double(x, reference):
             channels = x.shape[-1]
-            y = self._upsampled_conv(x, kernel[:, :, :channels], pad_inside=not training)
             if self.merge:
-                y = y + tf.nn.conv2d(tf.cast(reference, y.dtype), kernel[:, :, channels:], 1,
-                                     "SAME")
+                # Split, not sliced: the gradient of two slices of a big kernel is two
+                # zero-padded full-size copies and their sum; that of a split is one concat.
+                kernel, skip_kernel = tf.split(kernel, [channels, -1], axis=2)
+            y = self._upsampled_conv(x, kernel, pad_inside=not training)
+            if self.merge:
+                y = y + tf.nn.conv2d(tf.cast(reference, y.dtype), skip_kernel, 1, "SAME")
         else:
             y = _resize(x, reference, "nearest")
             if self.merge:
@@ -253,9 +254,6 @@ class UpsampleConv2D(layers.Layer):
         if self.use_bias:
             y = tf.nn.bias_add(y, tf.cast(self.bias, y.dtype))
         return y
-
-    def _phases_train_faster(self, x):
-        return min(x.shape[1:3]) >= 16 and self.filters >= 64
 
     @staticmethod
     def _upsampled_conv(x, kernel, pad_inside=True):
