@@ -296,11 +296,17 @@ def _biases_before_batch_norm(config):
     for name, layer in layers.items():
         users = consumers[name]
         if (layer["class_name"] == "Conv2D" and layer["config"].get("use_bias")
+                and layer["config"].get("data_format") == "channels_last"
                 and len(layer["inbound_nodes"]) == 1 and name not in outputs
-                and len(users) == 1 and layers[users[0]]["class_name"] == "BatchNormalization"
-                and len(layers[users[0]]["inbound_nodes"]) == 1):
+                and len(users) == 1 and _channels_last_norm(layers[users[0]])):
             pairs[name] = users[0]
     return pairs
+
+
+def _channels_last_norm(layer):
+    axis = layer["config"].get("axis")
+    return (layer["class_name"] == "BatchNormalization" and len(layer["inbound_nodes"]) == 1
+            and axis in (-1, 3, [-1], [3]))
 
 
 def _fold_conv_biases(net):
