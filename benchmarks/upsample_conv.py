@@ -66,7 +66,8 @@ def main():
                  "training": lambda m: m.train_on_batch(inputs, target.astype("float32"))}
         for mode, call in calls.items():
             for model in models.values():
-                call(model), call(model)  # trace and warm up
+                for _ in range(2):  # trace, then warm up
+                    call(model)
             times = {form: [] for form in models}
             for _ in range(args.repeats):
                 for form, model in models.items():

@@ -115,9 +115,9 @@ def _upsample_reference(layer, x, reference):
 
 
 @pytest.mark.parametrize("source,target,channels,filters,merge", [
-    ((4, 5), (8, 10), 3, 8, True),      # exactly double: the phase form at inference
-    ((16, 16), (32, 32), 6, 64, True),  # large enough for the phase form in training too
-    ((16, 16), (32, 32), 6, 64, False),
+    ((4, 5), (8, 10), 3, 8, True),      # exactly double: the phase form, in both modes
+    ((16, 16), (32, 32), 6, 64, True),
+    ((16, 16), (32, 32), 6, 64, False),  # no skip: the phases alone
     ((5, 5), (11, 9), 3, 4, True),      # not double: resize then convolve
 ])
 @pytest.mark.parametrize("training", [False, True])
