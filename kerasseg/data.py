@@ -17,10 +17,19 @@ parallel map:
    crop; with `cat_max_ratio` the crop is re-drawn up to `cat_max_tries` times until at least two
    classes are present and none covers more than that share of the crop's labelled pixels;
 3. horizontal flip with probability 0.5;
-4. photometric distortion of the first three channels, each step with probability 0.5: brightness
-   +-`brightness_delta`, contrast x`contrast_range` (before or after the colour steps, at random),
-   saturation x`saturation_range`, hue shift +-`hue_delta` in OpenCV's 0..180 hue units as in
-   mmsegmentation (18 units = 36 degrees).
+4. photometric distortion, each step with probability 0.5: brightness +-`brightness_delta`,
+   contrast x`contrast_range` (before or after the colour steps, at random), saturation
+   x`saturation_range`, hue shift +-`hue_delta` in OpenCV's 0..180 hue units as in mmsegmentation
+   (18 units = 36 degrees). Only where it means something, by channel count C:
+   - C = 3 (RGB): all four steps;
+   - C = 1 (grey): brightness and contrast only (saturation and hue need colour);
+   - C > 3 (RGB-D, RGB + NIR, ...): all four steps on channels 0..2, read as RGB; the other
+     channels (depth, infrared) are left exactly as they are;
+   - C = 2: read as grey + one auxiliary channel (grey-D, grey + alpha): brightness and contrast
+     on channel 0 only, channel 1 untouched.
+   `photometric_channels=k` overrides this: channels 0..k-1 are distorted and the rest left
+   alone; k = 3 gets all four steps, any other k brightness and contrast only (one shift and one
+   factor for all k channels), e.g. k = 2 for two-band radar or k = 4 for four intensity bands.
 
 Randomness: each element gets its own seed from `tf.data.Dataset.random(seed)` and every random
 choice is a stateless op keyed on it. The same `seed` therefore gives identical batches in two runs
@@ -70,7 +79,8 @@ def _sub_seed(seed, k):
 
 
 def _uniform(seed, k, lo, hi, shape=()):
-    return tf.random.stateless_uniform(shape, _sub_seed(seed, k), minval=lo, maxval=hi, dtype=tf.float32)
+    return tf.random.stateless_uniform(shape, _sub_seed(seed, k), minval=lo, maxval=hi,
+                                       dtype=tf.float32)
 
 
 def _resize(image, mask, size):
@@ -93,7 +103,8 @@ def _scaled_size(image, seed, scale_range, base_size):
         factor = base_size * ratio / tf.reduce_min(shape)
     else:  # mmseg scale (long, short): the largest size fitting in long*ratio x short*ratio
         long_side, short_side = max(base_size), min(base_size)
-        factor = tf.minimum(long_side * ratio / tf.reduce_max(shape), short_side * ratio / tf.reduce_min(shape))
+        factor = tf.minimum(long_side * ratio / tf.reduce_max(shape),
+                            short_side * ratio / tf.reduce_min(shape))
     return tf.maximum(tf.cast(tf.round(shape * factor), tf.int32), 1)
 
 
@@ -106,9 +117,11 @@ def _window_sampler(tensor, new_size, window, method):
     """
     shape = tf.shape(tensor)
     src = tf.pad(tf.cast(tensor, tf.float32), [[1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")[None]
-    step = tf.cast(shape[:2], tf.float32) / tf.cast(new_size, tf.float32)  # source pixels per output pixel
+    # Source pixels per output pixel.
+    step = tf.cast(shape[:2], tf.float32) / tf.cast(new_size, tf.float32)
     span = tf.cast(tf.stack([shape[0] + 1, shape[1] + 1]), tf.float32)  # padded size - 1
-    # Nearest sampling meets its ties (e.g. at scale 0.5) exactly; nudge them the way resize breaks them.
+    # Nearest sampling meets its ties (e.g. at scale 0.5) exactly; nudge them the way resize
+    # breaks them.
     nudge = 1e-4 if method == "nearest" else 0.0
 
     def sample(y, x):
@@ -120,21 +133,23 @@ def _window_sampler(tensor, new_size, window, method):
     return sample
 
 
-def _scaled_random_crop(image, mask, seed, scale_range, base_size, crop, ignore_index, cat_max_ratio,
-                        cat_max_tries):
+def _scaled_random_crop(image, mask, seed, scale_range, base_size, crop, ignore_index,
+                        cat_max_ratio, cat_max_tries):
     """Random resize followed by a random crop, sampling only the cropped window (much cheaper than
     resizing whole images up to twice their size). Same result as resize-then-crop, up to float
     rounding where a nearest-neighbour sample falls exactly between two label pixels."""
     new_size = _scaled_size(image, seed, scale_range, base_size)
     window = tf.minimum(new_size, tf.constant(crop, tf.int32))
     image_at = _window_sampler(image, new_size, window, "bilinear")
-    mask_at = _window_sampler(mask[..., None], new_size, window, "nearest") if mask is not None else None
+    mask_at = None
+    if mask is not None:
+        mask_at = _window_sampler(mask[..., None], new_size, window, "nearest")
 
     def crop_mask(y, x):
         return tf.cast(mask_at(y, x)[..., 0], tf.int32)
 
-    y, x = _choose_offsets(new_size, crop, seed, crop_mask if mask is not None else None, ignore_index,
-                           cat_max_ratio, cat_max_tries)
+    y, x = _choose_offsets(new_size, crop, seed, crop_mask if mask is not None else None,
+                           ignore_index, cat_max_ratio, cat_max_tries)
     image = image_at(y, x)
     mask = crop_mask(y, x) if mask is not None else None
     return _pad_to(image, mask, crop[0], crop[1], ignore_index)
@@ -156,7 +171,8 @@ def _crop_ok(crop, ignore_index, cat_max_ratio):
     counts = tf.math.bincount(tf.maximum(labels, 0))
     present = tf.math.count_nonzero(counts)
     total = tf.maximum(tf.reduce_sum(counts), 1)
-    share = tf.cast(tf.reduce_max(tf.concat([counts, [0]], 0)), tf.float32) / tf.cast(total, tf.float32)
+    largest = tf.reduce_max(tf.concat([counts, [0]], 0))
+    share = tf.cast(largest, tf.float32) / tf.cast(total, tf.float32)
     return tf.logical_and(present > 1, share < cat_max_ratio)
 
 
@@ -203,8 +219,31 @@ def _random_crop(image, mask, seed, crop, ignore_index, cat_max_ratio, cat_max_t
     return _pad_to(image, mask, crop[0], crop[1], ignore_index)
 
 
-def _photometric(image, seed, brightness_delta, contrast_range, saturation_range, hue_delta):
-    rgb, rest = image[..., :3], image[..., 3:]
+def _photometric_channels(channels, requested):
+    """How many leading channels the photometric distortion touches (None: from C, see the module
+    docstring; also None when C is only known at run time)."""
+    if requested is not None:
+        requested = int(requested)
+        if requested < 1 or (channels is not None and requested > channels):
+            raise ValueError(f"photometric_channels must be in [1, {channels or 'C'}] (the image "
+                             f"has {channels or 'an unknown number of'} channels), got {requested}")
+        return requested
+    if channels is None:
+        return None
+    return 3 if channels >= 3 else 1
+
+
+def _photometric(image, seed, brightness_delta, contrast_range, saturation_range, hue_delta,
+                 channels=3):
+    """Distort the first `channels` channels of `image` (float32 0..255); colour steps
+    (saturation, hue) only when channels == 3. channels=None picks 3 or 1 at run time."""
+    if channels is None:  # channel count unknown until run time
+        num = tf.shape(image)[-1]
+        args = (seed, brightness_delta, contrast_range, saturation_range, hue_delta)
+        out = tf.cond(num >= 3, lambda: _photometric(image, *args, channels=3),
+                      lambda: _photometric(image, *args, channels=1))
+        return tf.ensure_shape(out, image.shape)
+    rgb, rest = image[..., :channels], image[..., channels:]
     u = _uniform(seed, _S_PHOTO, 0.0, 1.0, shape=(10,))
 
     def maybe(i, value, neutral):  # apply `value` with probability 0.5
@@ -220,10 +259,14 @@ def _photometric(image, seed, brightness_delta, contrast_range, saturation_range
     hue = maybe(7, lerp(u[8], -hue_delta, hue_delta), 0.0) / 180.0
 
     rgb = tf.clip_by_value(rgb + delta, 0.0, 255.0)
+    if channels != 3:  # no colour: brightness then contrast (the order draw does not matter)
+        rgb = tf.clip_by_value(rgb * contrast, 0.0, 255.0)
+        return tf.concat([rgb, rest], -1)
     rgb = tf.clip_by_value(rgb * tf.where(contrast_first, contrast, 1.0), 0.0, 255.0)
     # The fused HSV kernels are scale-free (S and H do not depend on the value range), so they work
     # on 0..255 directly; each runs only when its step was drawn.
-    rgb = tf.cond(tf.not_equal(saturation, 1.0), lambda: tf.image.adjust_saturation(rgb, saturation), lambda: rgb)
+    rgb = tf.cond(tf.not_equal(saturation, 1.0),
+                  lambda: tf.image.adjust_saturation(rgb, saturation), lambda: rgb)
     rgb = tf.cond(tf.not_equal(hue, 0.0), lambda: tf.image.adjust_hue(rgb, hue), lambda: rgb)
     rgb = tf.clip_by_value(rgb * tf.where(contrast_first, 1.0, contrast), 0.0, 255.0)
     return tf.concat([rgb, rest], -1)
@@ -246,15 +289,18 @@ def _fit_within(image, mask, size):
     shrink = factor < 1.0
     image = tf.cond(shrink, lambda: _resize(image, None, new)[0], lambda: image)
     if mask is not None:
-        mask = tf.cond(shrink, lambda: tf.image.resize(mask[..., None], new, method="nearest")[..., 0], lambda: mask)
+        mask = tf.cond(shrink,
+                       lambda: tf.image.resize(mask[..., None], new, method="nearest")[..., 0],
+                       lambda: mask)
     return image, mask
 
 
-def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_range=(0.5, 2.0), base_size=None,
-            cat_max_ratio=None, cat_max_tries=10, flip=True, photometric=True, ignore_index=255, cache=False,
-            shuffle=None, shuffle_buffer=64, repeat=False, drop_remainder=False, pad_multiple=None,
-            brightness_delta=32.0, contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18.0,
-            num_parallel_calls=AUTOTUNE, prefetch=True):
+def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_range=(0.5, 2.0),
+            base_size=None, cat_max_ratio=None, cat_max_tries=10, flip=True, photometric=True,
+            ignore_index=255, cache=False, shuffle=None, shuffle_buffer=64, repeat=False,
+            drop_remainder=False, pad_multiple=None, brightness_delta=32.0,
+            contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18.0,
+            num_parallel_calls=AUTOTUNE, prefetch=True, photometric_channels=None):
     """Batch a `(image, mask)` dataset for `model.fit` / evaluation; see the module docstring.
 
     Args:
@@ -274,6 +320,12 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
       drop_remainder: drop a final smaller batch.
       pad_multiple: pad H, W up to a multiple of this (after cropping / in evaluation).
       brightness_delta, contrast_range, saturation_range, hue_delta: photometric strengths.
+      photometric_channels: how many leading channels photometric distortion touches. None: by
+        the image's channel count C: RGB (C = 3) gets brightness, contrast, saturation and hue;
+        grey (C = 1) brightness and contrast; C > 3 (RGB-D, multispectral) the colour distortion on
+        channels 0..2 and the rest (depth) untouched; C = 2 (grey + depth/alpha) brightness and
+        contrast on channel 0, channel 1 untouched. An int k: channels 0..k-1 are distorted (the
+        colour steps too when k = 3, else brightness and contrast only) and the rest untouched.
       num_parallel_calls: parallelism of the map (AUTOTUNE).
       prefetch: prefetch batches (AUTOTUNE).
     Returns:
@@ -299,6 +351,7 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
 
     ds = ds.map(_standardize, num_parallel_calls=num_parallel_calls)
     has_mask = ds.element_spec[1].shape.rank == 2
+    photo_channels = _photometric_channels(ds.element_spec[0].shape[-1], photometric_channels)
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle is None:
@@ -313,20 +366,21 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
             image, label = element
             mask = label if has_mask else None
             if scale_range is not None and crop is not None:
-                image, mask = _scaled_random_crop(image, mask, elem_seed, scale_range, base_size, crop, ignore_index,
-                                                  cat_max_ratio, cat_max_tries)
+                image, mask = _scaled_random_crop(image, mask, elem_seed, scale_range, base_size,
+                                                  crop, ignore_index, cat_max_ratio, cat_max_tries)
             elif scale_range is not None:
                 image, mask = _random_resize(image, mask, elem_seed, scale_range, base_size)
             elif crop is not None:
-                image, mask = _random_crop(image, mask, elem_seed, crop, ignore_index, cat_max_ratio, cat_max_tries)
+                image, mask = _random_crop(image, mask, elem_seed, crop, ignore_index,
+                                           cat_max_ratio, cat_max_tries)
             if flip:
                 do_flip = _uniform(elem_seed, _S_FLIP, 0.0, 1.0) < 0.5
                 image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
                 if mask is not None:
                     mask = tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask)
             if photometric:
-                image = _photometric(image, elem_seed, float(brightness_delta), contrast_range, saturation_range,
-                                     float(hue_delta))
+                image = _photometric(image, elem_seed, float(brightness_delta), contrast_range,
+                                     saturation_range, float(hue_delta), channels=photo_channels)
             if pad_multiple:
                 image, mask = _pad_multiple(image, mask, int(pad_multiple), ignore_index)
             return image, (mask if has_mask else label)

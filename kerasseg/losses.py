@@ -6,11 +6,15 @@ Every loss here takes
   pixels equal to ``ignore_index`` (255 by default) are dropped completely.
 * ``y_pred``: ``(N, H, W, C)`` probabilities (default) or logits (``from_logits=True``).
   A one-channel ``y_pred`` is a binary sigmoid output (``mode="auto"`` detects it; pass
-  ``mode="binary"`` or ``mode="multiclass"`` to be explicit); its labels are 0/1.
+  ``mode="binary"`` or ``mode="multiclass"`` to be explicit); its labels are 0/1. This is the
+  ``num_classes=1, activation="sigmoid"`` model: every loss here then scores the foreground
+  (Dice, Jaccard, Tversky, Lovasz on class 1) or is the sigmoid binary cross-entropy
+  (``CrossEntropy``, ``BinaryCrossEntropy``, ``FocalLoss``).
 
 Reductions:
 
-* Cross-entropy type losses (``CrossEntropy``, ``OhemCrossEntropy``, ``FocalLoss``) average over the
+* Cross-entropy type losses (``CrossEntropy``, ``BinaryCrossEntropy``, ``OhemCrossEntropy``,
+  ``FocalLoss``) average over the
   valid pixels of the whole batch. With ``class_weights`` or a ``sample_weight`` the average is a
   weighted one, ``sum(w * loss) / sum(w)`` (the PyTorch convention), so scaling every weight by the
   same factor changes nothing.
@@ -39,6 +43,7 @@ import tensorflow as tf
 __all__ = [
     "SegmentationLoss",
     "CrossEntropy",
+    "BinaryCrossEntropy",
     "OhemCrossEntropy",
     "FocalLoss",
     "DiceLoss",
@@ -282,8 +287,8 @@ class SegmentationLoss(_Composable, keras.losses.Loss):
         binary = self.mode == "binary" or (self.mode == "auto" and channels == 1)
         if binary and channels != 1:
             raise ValueError(
-                f"{type(self).__name__}(mode='binary') expects a one-channel y_pred; "
-                f"got {channels} channels."
+                f"{type(self).__name__}(mode='binary') expects a one-channel y_pred (a sigmoid "
+                f"output, num_classes=1); got {channels} channels."
             )
         if binary:
             # softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)], so the binary case reuses the
@@ -410,6 +415,31 @@ class CrossEntropy(SegmentationLoss):
             class_weights=None if self.class_weights is None else list(self.class_weights),
             label_smoothing=self.label_smoothing,
         )
+        return config
+
+
+@_register
+class BinaryCrossEntropy(CrossEntropy):
+    """Binary cross-entropy of a one-channel (sigmoid) output ``(N, H, W, 1)`` against 0/1 labels.
+
+    ``-(y log p + (1 - y) log(1 - p))`` averaged over the valid pixels; pixels labelled
+    ``ignore_index`` are dropped. With ``from_logits=True`` it is computed from the logit ``z``
+    stably (``log sigmoid(z)``), otherwise from probabilities clipped to ``[1e-7, 1]``.
+    ``class_weights=(w_background, w_foreground)`` gives the weighted mean
+    ``sum(w[y] * bce) / sum(w[y])``; ``label_smoothing`` moves the targets to ``eps / 2`` and
+    ``1 - eps / 2``, as in Keras. A y_pred with more than one channel is a ValueError (use
+    ``CrossEntropy`` for a softmax output). Equal to ``CrossEntropy()`` on a one-channel output.
+    """
+
+    def __init__(self, ignore_index=255, class_weights=None, from_logits=False,
+                 label_smoothing=0.0, name="binary_cross_entropy"):
+        super().__init__(ignore_index=ignore_index, class_weights=class_weights,
+                         from_logits=from_logits, label_smoothing=label_smoothing, mode="binary",
+                         name=name)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("mode")
         return config
 
 
@@ -680,6 +710,9 @@ class LovaszSoftmaxLoss(SegmentationLoss):
 
 _BY_NAME = {
     "cross_entropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "binary_crossentropy": BinaryCrossEntropy,
+    "bce": BinaryCrossEntropy,
     "ohem_cross_entropy": OhemCrossEntropy,
     "focal": FocalLoss,
     "dice": DiceLoss,
@@ -690,11 +723,18 @@ _BY_NAME = {
 
 
 def get(name, **kwargs):
-    """Builds a loss by short name (``"cross_entropy"``, ``"dice"``, ...), e.g. for the CLI."""
+    """Builds a loss by short name, e.g. for the CLI.
+
+    Names: ``"cross_entropy"``, ``"binary_cross_entropy"`` (also ``"bce"`` and
+    ``"binary_crossentropy"``), ``"ohem_cross_entropy"``, ``"focal"``, ``"dice"``, ``"jaccard"``,
+    ``"tversky"``, ``"lovasz"``, matched case-insensitively with ``-`` read as ``_``; ``kwargs``
+    go to the loss, e.g. ``get("bce", ignore_index=255)``.
+    """
     if isinstance(name, keras.losses.Loss):
         return name
+    key = str(name).strip().lower().replace("-", "_")
     try:
-        cls = _BY_NAME[name]
+        cls = _BY_NAME[key]
     except KeyError:
         raise ValueError(f"Unknown loss {name!r}; choose one of {sorted(_BY_NAME)}.") from None
     return cls(**kwargs)

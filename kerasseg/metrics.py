@@ -1,16 +1,22 @@
 """Streaming segmentation metrics, all read off one confusion matrix per metric.
 
 Each metric is ``Cls(num_classes, ignore_index=255, from_logits=False, name=...)`` and accumulates
-a ``num_classes x num_classes`` confusion matrix (rows: ground truth, columns: prediction) in a
-float64 variable (exact for counts up to 2**53) that is summed across replicas under
-``tf.distribute`` (``aggregation="sum"``, synchronised on read), so ``evaluate`` and the epoch
-logs of ``fit`` are those of the whole data set. (Keras' per-step progress bar under a
-distribution strategy averages the replicas' running values; only the final figures are exact.)
+a ``num_classes x num_classes`` confusion matrix (2 x 2 for ``num_classes=1``; rows: ground
+truth, columns: prediction) in a float64 variable (exact for counts up to 2**53) that is summed
+across replicas under ``tf.distribute`` (``aggregation="sum"``, synchronised on read), so
+``evaluate`` and the epoch logs of ``fit`` are those of the whole data set. (Keras' per-step
+progress bar under a distribution strategy averages the replicas' running values; only the final
+figures are exact.)
 
 * ``y_true``: class indices ``(N, H, W)`` or ``(N, H, W, 1)``; ``ignore_index`` pixels are skipped.
 * ``y_pred``: scores ``(N, H, W, C)`` (probabilities or logits, argmaxed over the last axis), a
   one-channel binary output ``(N, H, W, 1)`` (foreground where ``p > 0.5``, or ``logit > 0`` with
-  ``from_logits=True``; ``num_classes`` must then be 2), or integer class indices ``(N, H, W)``.
+  ``from_logits=True``), or integer class indices ``(N, H, W)``.
+
+Binary segmentation: a model built with ``num_classes=1, activation="sigmoid"`` takes metrics
+built with ``num_classes=1`` (or 2, the same thing): labels are 0 (background) and 1
+(foreground), and the matrix is 2 x 2, so ``MeanIoU(1)`` is the mean IoU of background and
+foreground and ``ForegroundIoU()`` the IoU of the foreground alone.
 
 Definitions follow mmsegmentation: per class ``IoU = TP / (TP + FP + FN)``,
 ``accuracy = TP / (TP + FN)``, ``Dice = 2 TP / (2 TP + FP + FN)``; a class with an empty
@@ -19,10 +25,11 @@ out of the class means. ``FrequencyWeightedIoU`` weights each IoU by the class's
 valid ground-truth pixels. A metric that has seen no valid pixel reports 0 for its means.
 (segmentation_models' ``macro`` average scores an absent class as 1 instead; kerasseg does not.)
 
-A label outside ``[0, num_classes)`` that is not ``ignore_index`` is an error: a ``ValueError``
-naming the value when run eagerly, an ``InvalidArgumentError`` with the same text inside
-``fit``/``evaluate``. XLA (``jit_compile=True``, Keras' default on GPU) drops graph asserts, so
-the metrics also count such labels: once any was seen every result is NaN and ``report()`` raises.
+A label outside ``[0, num_classes)`` (``[0, 2)`` for ``num_classes=1``) that is not
+``ignore_index`` is an error: a ``ValueError`` naming the value when run eagerly, an
+``InvalidArgumentError`` with the same text inside ``fit``/``evaluate``. XLA
+(``jit_compile=True``, Keras' default on GPU) drops graph asserts, so the metrics also count such
+labels: once any was seen every result is NaN and ``report()`` raises.
 """
 import json
 import math
@@ -40,6 +47,8 @@ __all__ = [
     "FrequencyWeightedIoU",
     "DiceScore",
     "PerClassIoU",
+    "ForegroundIoU",
+    "BinaryIoU",
     "ConfusionMatrix",
     "confusion_matrix_scores",
     "summarize_confusion_matrix",
@@ -108,10 +117,12 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
                 or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int; got {num_classes!r}.")
         self.num_classes = int(num_classes)
+        # num_classes=1 is a binary (sigmoid) task: background and foreground are both counted.
+        self.matrix_size = 2 if self.num_classes == 1 else self.num_classes
         self.ignore_index = int(ignore_index)
         self.from_logits = bool(from_logits)
         self.total_cm = self.add_variable(
-            shape=(self.num_classes, self.num_classes),
+            shape=(self.matrix_size, self.matrix_size),
             initializer="zeros",
             dtype="float64",
             aggregation="sum",
@@ -126,7 +137,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
     # ---------------------------------------------------------------- accumulation
 
     def _predicted_labels(self, y_pred, label_rank):
-        n = self.num_classes
+        n = self.matrix_size
         y_pred = tf.convert_to_tensor(y_pred)
         if y_pred.dtype.is_integer and (
             y_pred.shape.rank == label_rank
@@ -142,16 +153,18 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
                 ),
                 tf.debugging.assert_less(
                     y_pred, n,
-                    message=f"{self.name}: predicted class must be < num_classes={n}",
+                    message=f"{self.name}: predicted class must be < {n} "
+                            f"(num_classes={self.num_classes})",
                 ),
             ]):
                 return tf.identity(y_pred)
         channels = y_pred.shape[-1]
         if channels == 1:
-            if self.num_classes != 2:
+            if self.matrix_size != 2:
                 raise ValueError(
                     f"{self.name}: a one-channel y_pred is read as binary (2 classes), but "
-                    f"num_classes={self.num_classes}."
+                    f"num_classes={self.num_classes} (use num_classes=1 or 2 for a sigmoid "
+                    "output)."
                 )
             threshold = 0.0 if self.from_logits else 0.5
             return tf.cast(tf.squeeze(y_pred, -1) > threshold, tf.int32)
@@ -162,7 +175,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         return tf.argmax(y_pred, axis=-1, output_type=tf.int32)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        n = self.num_classes
+        n = self.matrix_size
         labels = sparse_labels(y_true)
         predicted = self._predicted_labels(y_pred, labels.shape.rank)
         if labels.shape.is_fully_defined() and predicted.shape.is_fully_defined() \
@@ -231,13 +244,18 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         seen, value = keras.ops.convert_to_numpy(self.bad_labels)
         if seen > 0:
             raise ValueError(
-                f"{type(self).__name__}: {int(seen)} label(s) outside [0, {self.num_classes}) that "
+                f"{type(self).__name__}: {int(seen)} label(s) outside [0, {self.matrix_size}) that "
                 f"are not ignore_index={self.ignore_index} were seen, e.g. {int(value)}."
             )
 
     def summary(self, class_names=None):
         """JSON-able dict of per-class IoU, accuracy, Dice, pixel counts and the mean metrics."""
         self._raise_if_bad_labels()
+        if self.num_classes == 1:  # binary: the matrix has a background row the names may lack
+            if class_names is None:
+                class_names = ("background", "foreground")
+            elif len(class_names) == 1:
+                class_names = ("background",) + tuple(class_names)
         return summarize_confusion_matrix(self.confusion_matrix(), class_names)
 
     def report(self, class_names=None, digits=2):
@@ -297,10 +315,48 @@ class DiceScore(_ConfusionMatrixMetric):
 
 @_register
 class PerClassIoU(_ConfusionMatrixMetric):
-    """IoU of every class, a vector of length ``num_classes`` (NaN for a class never seen)."""
+    """IoU of every class, a vector of length ``num_classes`` (NaN for a class never seen);
+    length 2 (background, foreground) for ``num_classes=1``."""
 
     _default_name = "per_class_iou"
     _score = "iou"
+
+
+@_register
+class ForegroundIoU(_ConfusionMatrixMetric):
+    """IoU of the foreground (class 1) of a binary task, ``TP / (TP + FP + FN)``, a scalar.
+
+    For a one-channel sigmoid output (``num_classes=1``, the default; the foreground is
+    ``p > 0.5``, or ``logit > 0`` with ``from_logits=True``) or a two-class output
+    (``num_classes=2``). Background pixels count only as false positives / negatives of the
+    foreground. 0 while no foreground pixel has been seen in truth or prediction (like Keras'
+    ``BinaryIoU``), so it can be monitored. ``BinaryIoU`` is the same class.
+    """
+
+    _default_name = "foreground_iou"
+
+    def __init__(self, num_classes=1, ignore_index=255, from_logits=False, name=None,
+                 dtype=None):
+        if not isinstance(num_classes, bool) and isinstance(num_classes, (int, np.integer)) \
+                and num_classes > 2:
+            raise ValueError(
+                f"ForegroundIoU scores class 1 of a binary task (num_classes=1 or 2); got "
+                f"num_classes={num_classes} (use PerClassIoU for every class of a multi-class "
+                "task)."
+            )
+        super().__init__(num_classes, ignore_index=ignore_index, from_logits=from_logits,
+                         name=name, dtype=dtype)
+
+    def result(self):
+        cm = tf.cast(self.total_cm, tf.float64)
+        tp = cm[1, 1]
+        union = tf.reduce_sum(cm[1, :]) + tf.reduce_sum(cm[:, 1]) - tp
+        value = tf.math.divide_no_nan(tp, union)
+        value = tf.where(self.bad_labels[0] > 0, tf.cast(float("nan"), value.dtype), value)
+        return tf.cast(value, self.dtype)
+
+
+BinaryIoU = ForegroundIoU
 
 
 @_register

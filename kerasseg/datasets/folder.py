@@ -8,11 +8,27 @@ Layouts (the first that exists wins):
 With one pool, split "all" (and "train") is every file, unless lists `D/<split>.txt` (one stem per
 line) exist; `val_fraction=f` instead holds out a deterministic fraction f of the stems as "val" and
 leaves the rest as "train". Masks hold class indices: grey PNGs, or palette PNGs whose indices (not
-colours) are read. Value 255 is ignored. Class names come from `class_names=`, else from
-`D/classes.txt` (one per line), else `num_classes=` (names class_0...), else the masks are scanned.
+colours) are read. Value 255 is ignored (unless the set is binary, below). Class names come from
+`class_names=`, else from `D/classes.txt` (one per line), else `num_classes=` (names class_0...),
+else the masks are scanned.
+
+Binary sets. Foreground/background masks are often saved as black and white, 0 and 255, where
+255 would otherwise be the ignore label and every foreground pixel would be lost. When the set is
+opened (`load` or `info`), up to 32 of its mask files (all splits together, evenly spaced in sorted
+order, so every split and `info` decide alike) are read; if their only values are 0 and 255, the
+set is binary: 255 (and 1, should some masks be 0/1) becomes class 1, with a single warning per
+folder saying so. The check runs only when `ignore_index` is not passed and the class count (from
+`num_classes`, `class_names` or classes.txt), if known, is 2: `ignore_index=255` keeps the plain
+reading (255 = ignore). `binary=True` forces the binary reading (0 -> 0, 1 and 255 -> 1, unless
+255 is the ignore_index) and `binary=False` turns the check off. A value other than 0, 1 and 255
+in an unsampled mask of a set read as binary is an error naming the file. Masks of 0 and 1 need no
+mapping: they are classes 0 and 1 already (255 still means ignore there). A binary set (0/255, or
+masks that `info` scans to two classes) has 2 classes, named ("background", "foreground") unless
+names are given, and keeps ignore_index 255 (for padding in `kerasseg.data.prepare`).
 """
 import hashlib
 import os
+import warnings
 
 import numpy as np
 
@@ -26,7 +42,8 @@ LAYOUT = ("  D/images/<stem>.<jpg|png|...> and D/masks/<stem>.png\n"
 def _split_folders(data_dir):
     if not os.path.isdir(data_dir):
         return []
-    return sorted(d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d, "images")))
+    return sorted(d for d in os.listdir(data_dir)
+                  if os.path.isdir(os.path.join(data_dir, d, "images")))
 
 
 def _held_out(stem, fraction):
@@ -49,13 +66,14 @@ def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
     images = _io.list_images(image_dir)
     masks = _io.list_images(mask_dir, suffix=mask_suffix)
     if not splits:
-        lists = sorted(f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt")
+        lists = sorted(f[:-4] for f in os.listdir(data_dir)
+                       if f.endswith(".txt") and f != "classes.txt")
         if split in lists:
             keep = _io.read_lines(os.path.join(data_dir, split + ".txt"))
             unknown = [s for s in keep if s not in images]
             if unknown:
-                raise FileNotFoundError(f"folder: {split}.txt names {unknown[0]!r}, which has no image in "
-                                        f"{image_dir!r}")
+                raise FileNotFoundError(f"folder: {split}.txt names {unknown[0]!r}, which has no "
+                                        f"image in {image_dir!r}")
             images = {s: images[s] for s in keep}
         elif val_fraction is not None and split in ("train", "val"):
             held = split == "val"
@@ -64,7 +82,8 @@ def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
             valid = ["all", "train"] + lists + (["val"] if val_fraction is not None else [])
             _io.check_split("folder", split, dict.fromkeys(valid))
     if not images:
-        raise FileNotFoundError(f"folder: no images for split {split!r} in {image_dir!r}. Expected layout:\n{LAYOUT}")
+        raise FileNotFoundError(f"folder: no images for split {split!r} in {image_dir!r}. "
+                                f"Expected layout:\n{LAYOUT}")
     return _io.pair_by_stem(images, masks, "folder", mask_dir)
 
 
@@ -82,10 +101,94 @@ def _class_names(data_dir, num_classes, class_names):
     return None
 
 
-def _scan_num_classes(data_dir, ignore_index):
+BINARY_NAMES = ("background", "foreground")
+BINARY_SAMPLE = 32  # mask files read to decide whether a set is binary
+_BINARY_CACHE = {}  # sampled files' (path, mtime, size) -> whether they make a 0/255 set
+_ANNOUNCED = set()  # data folders whose 0/255 reading was reported already
+
+
+def _mask_files(data_dir, mask_suffix=""):
+    """Every mask file of the set (all split folders, or the one pool), sorted."""
+    roots = [os.path.join(data_dir, s) for s in _split_folders(data_dir)] or [data_dir]
+    files = []
+    for root in roots:
+        folder = os.path.join(root, "masks")
+        if os.path.isdir(folder):
+            files += _io.list_images(folder, suffix=mask_suffix).values()
+    return sorted(files)
+
+
+def _sample(files, k=None):
+    k = BINARY_SAMPLE if k is None else k
+    if len(files) <= k:
+        return list(files)
+    index = np.unique(np.round(np.linspace(0, len(files) - 1, k)).astype(int))
+    return [files[i] for i in index]
+
+
+def _binary_encoding(data_dir, mask_suffix=""):
+    """(is_binary, sampled, total): True when the sampled masks hold only 0 and 255 (some 255)."""
+    files = _mask_files(data_dir, mask_suffix)
+    sample = _sample(files)
+    key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in sample)
+    if key not in _BINARY_CACHE:
+        values = set()
+        for path in sample:
+            values.update(int(v) for v in np.unique(_io.read_label(path)))
+            if not values <= {0, 255}:
+                break
+        _BINARY_CACHE[key] = 255 in values and values <= {0, 255}
+    return _BINARY_CACHE[key], len(sample), len(files)
+
+
+def _resolve(data_dir, num_classes, class_names, ignore_index, binary, mask_suffix):
+    """(class names or None, ignore_index, binary reading: None, 1 (0/1) or 255 (0/255))."""
+    names = _class_names(data_dir, num_classes, class_names)
+    # Real names (given, or from classes.txt) are kept; generic ones give way to BINARY_NAMES.
+    named = class_names is not None or (num_classes is None and names is not None)
+    ignore = 255 if ignore_index is None else int(ignore_index)
+    encoding = None
+    if binary is None:
+        auto = ignore_index is None and (names is None or len(names) == 2)
+        if auto and data_dir is not None and os.path.isdir(data_dir):
+            found, sampled, total = _binary_encoding(data_dir, mask_suffix)
+            encoding = 255 if found else None
+            if found and (data_dir, mask_suffix) not in _ANNOUNCED:
+                _ANNOUNCED.add((data_dir, mask_suffix))
+                shown = names if named else BINARY_NAMES
+                warnings.warn(
+                    f"folder: the masks in {data_dir!r} hold only the values 0 and 255 ({sampled} "
+                    f"of {total} mask files read): reading a binary set, 255 -> class 1, 2 classes "
+                    f"{tuple(shown)}. Pass ignore_index=255 if 255 means 'ignore'.",
+                    stacklevel=4)
+    elif binary:
+        if names is not None and len(names) != 2:
+            raise ValueError(f"folder: binary=True means 2 classes, but {len(names)} class names "
+                             f"were given or found")
+        if ignore in (0, 1):
+            raise ValueError(f"folder: binary=True needs an ignore_index other than the classes 0 "
+                             f"and 1, got {ignore}")
+        encoding = 1 if ignore == 255 else 255
+    if encoding is not None and not named:
+        names = BINARY_NAMES
+    return names, ignore, encoding
+
+
+def _binary_lut(encoding, ignore):
+    mapping = {0: 0, 1: 1, ignore: ignore}
+    if encoding == 255:
+        mapping[255] = 1
+        valid = ("0 (background) and 1 or 255 (foreground): the set is read as binary (see the "
+                 "folder loader's docstring; pass ignore_index=255 to read 255 as ignore)")
+    else:
+        valid = f"the binary classes 0 and 1 and ignore_index {ignore}"
+    return _io.make_lut(mapping, size=65536), valid
+
+
+def _scan_num_classes(data_dir, ignore_index, mask_suffix=""):
     top = -1
     for split in _split_folders(data_dir) or ["all"]:
-        for _, mask_path in _pairs(data_dir, split):
+        for _, mask_path in _pairs(data_dir, split, mask_suffix):
             values = np.unique(_io.read_label(mask_path))
             values = values[values != ignore_index]
             if values.size:
@@ -93,10 +196,14 @@ def _scan_num_classes(data_dir, ignore_index):
     return top + 1
 
 
-def folder_info(data_dir=None, num_classes=None, class_names=None, ignore_index=255, **_):
-    names = _class_names(data_dir, num_classes, class_names)
+def folder_info(data_dir=None, num_classes=None, class_names=None, ignore_index=None, binary=None,
+                mask_suffix="", **_):
+    names, ignore_index, _ = _resolve(data_dir, num_classes, class_names, ignore_index, binary,
+                                      mask_suffix)
     if names is None and data_dir is not None:
-        names = tuple(f"class_{i}" for i in range(_scan_num_classes(data_dir, ignore_index)))
+        count = _scan_num_classes(data_dir, ignore_index, mask_suffix)
+        # Two classes found by the scan (masks of 0 and 1): a binary set.
+        names = BINARY_NAMES if count == 2 else tuple(f"class_{i}" for i in range(count))
     splits = {}
     if data_dir is not None and os.path.isdir(data_dir):
         for s in _split_folders(data_dir):
@@ -111,14 +218,19 @@ def folder_info(data_dir=None, num_classes=None, class_names=None, ignore_index=
 
 
 @register_dataset("folder", info=folder_info)
-def load_folder(data_dir, split="train", num_classes=None, class_names=None, ignore_index=255, mask_suffix="",
-                val_fraction=None, shuffle_files=False, seed=None):
+def load_folder(data_dir, split="train", num_classes=None, class_names=None, ignore_index=None,
+                mask_suffix="", val_fraction=None, shuffle_files=False, seed=None, binary=None):
     """Options: `num_classes`/`class_names` (mask values outside [0, K) other than ignore_index are
-    then an error), `mask_suffix` (mask files named <stem><suffix>.png), `val_fraction`,
+    then an error), `ignore_index` (255 unless given; giving it turns off the binary check),
+    `binary` (None: read 0/255 masks as binary, True: always read as binary, False: never; see
+    the module docstring), `mask_suffix` (mask files named <stem><suffix>.png), `val_fraction`,
     `shuffle_files` (shuffle the file order before decoding, each epoch anew) and its `seed`."""
     pairs = _pairs(data_dir, split, mask_suffix, val_fraction)
-    names = _class_names(data_dir, num_classes, class_names)
-    if names is not None:
+    names, ignore_index, encoding = _resolve(data_dir, num_classes, class_names, ignore_index,
+                                             binary, mask_suffix)
+    if encoding is not None:
+        lut, valid = _binary_lut(encoding, ignore_index)
+    elif names is not None:
         lut = _io.identity_lut(len(names), ignore_index, size=65536)
         valid = f"the classes 0..{len(names) - 1} and ignore_index {ignore_index}"
     else:  # unknown class count: pass values through
