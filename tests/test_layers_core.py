@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+from kerasseg.layers import core
 from kerasseg.layers.core import (DilatedConv2D, FusedBatchNormalization, UpsampleConv2D,
                                   use_fast_kernels)
 
@@ -100,6 +101,35 @@ def test_dilated_conv_matches_keras(rate, size):
     got, got_grads = _grads(fast, [x], fast.trainable_weights)
     _assert_close([got], [want])
     _assert_close(got_grads, want_grads)
+
+
+@pytest.mark.parametrize("kernel_size,rate,padding,size", [
+    ((3, 3), (2, 2), "SAME", (9, 11)), ((3, 3), (18, 18), "SAME", (16, 16)),
+    ((2, 3), (3, 2), "SAME", (10, 9)), ((3, 3), (2, 3), "VALID", (12, 13)),
+])
+def test_generic_dilated_gradient_matches_keras(kernel_size, rate, padding, size):
+    """The gradient used where TensorFlow has no dilated gradient kernel (oneDNN off), run
+    here whatever this machine has, against Keras's space-to-batch computation."""
+    stock = layers.Conv2D(5, kernel_size, padding=padding.lower(), dilation_rate=rate,
+                          use_bias=False)
+    x = _normal((2, *size, 4))
+    stock.build(x.shape)
+    kernel = stock.kernel
+    want, want_grads = _grads(stock, [x], [kernel])
+    got, got_grads = _grads(
+        lambda x: core._generic_dilated_conv2d(x, tf.convert_to_tensor(kernel), list(rate),
+                                               padding), [x], [kernel])
+    _assert_close([got], [want])
+    _assert_close(got_grads, want_grads)
+
+
+def test_native_dilated_gradient_is_asked_of_tensorflow():
+    # Whatever the answer, DilatedConv2D trains: the answer picks the kernel, never breaks it.
+    assert core.native_dilated_gradient() in (True, False)
+    fast = DilatedConv2D(3, 3, padding="same", dilation_rate=4)
+    x = _normal((1, 12, 12, 2))
+    _, grads = _grads(fast, [x], [])
+    assert np.all(np.isfinite(grads[0].numpy()))
 
 
 # ------------------------------------------------------------------------ UpsampleConv2D

@@ -7,6 +7,8 @@ layers, each registered so saved models load without ``custom_objects``.
 (same arguments, same weights, same results) that run TensorFlow's fast kernels; see
 ``use_fast_kernels`` for putting them into networks built elsewhere (keras.applications).
 """
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -63,6 +65,80 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+@functools.lru_cache(maxsize=None)
+def native_dilated_gradient():
+    """Whether the running TensorFlow has kernels for the gradient of a dilated ``conv2d``.
+
+    oneDNN and cuDNN have them; TensorFlow's generic CPU kernels (what runs where oneDNN is
+    off, e.g. on the AMD EPYC machines without AVX-512) refuse dilation rates above 1 in
+    ``Conv2DBackpropInput``/``Filter``. Asked of TensorFlow once, on a tiny case, instead of
+    guessed from the CPU or the environment.
+    """
+    # The backprop ops themselves: init_scope (eager, even when first asked while a graph is
+    # being traced) also pauses gradient tapes.
+    with tf.init_scope():
+        x, kernel = tf.ones((1, 6, 6, 2)), tf.ones((3, 3, 2, 2))
+        options = dict(strides=[1, 1, 1, 1], padding="SAME", dilations=[1, 2, 2, 1])
+        try:
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+                                           out_backprop=x, **options)
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+                                            out_backprop=x, **options)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
+    return True
+
+
+def _dilated_padding(kernel_size, rates, padding):
+    """Zero padding (before, after) per spatial axis of a stride-1 dilated convolution, and
+    that of its transpose (the input gradient): together they span the kernel's extent."""
+    forward, transposed = [], []
+    for size, rate in zip(kernel_size, rates):
+        extent = rate * (size - 1)
+        before = extent // 2 if padding == "SAME" else 0  # TensorFlow pads the odd pixel after
+        after = extent - before if padding == "SAME" else 0
+        forward.append((before, after))
+        transposed.append((extent - before, extent - after))
+    return forward, transposed
+
+
+def dilated_conv2d(x, kernel, rates, padding):
+    """Stride-1 dilated ``tf.nn.conv2d`` (NHWC) with a gradient on every device.
+
+    Where TensorFlow has no dilated gradient kernel (``native_dilated_gradient``), the
+    gradient is computed with forward dilated convolutions, which every kernel supports:
+    the input gradient is the dilated convolution of the output gradient with the flipped,
+    transposed kernel; the kernel gradient correlates the padded input with the output
+    gradient, batch and channels swapped, sampled every ``rate`` pixels. Exact (float
+    rounding aside), and far faster than the space-to-batch form Keras falls back to.
+    """
+    rates = [int(r) for r in rates]
+    if native_dilated_gradient():
+        return tf.nn.conv2d(x, kernel, 1, padding, dilations=rates)
+    return _generic_dilated_conv2d(x, tf.convert_to_tensor(kernel), rates, padding)
+
+
+def _generic_dilated_conv2d(x, kernel, rates, padding):
+    pads, transposed_pads = _dilated_padding(kernel.shape[:2], rates, padding)
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        y = tf.nn.conv2d(x, kernel, 1, padding, dilations=rates)
+
+        def grad(dy):
+            transposed = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+            dy_padded = tf.pad(dy, [[0, 0], *transposed_pads, [0, 0]])
+            dx = tf.nn.conv2d(dy_padded, transposed, 1, "VALID", dilations=rates)
+            x_padded = tf.pad(x, [[0, 0], *pads, [0, 0]])
+            dk = tf.nn.conv2d(tf.transpose(x_padded, [3, 1, 2, 0]),
+                              tf.transpose(dy, [1, 2, 0, 3]), strides=rates, padding="VALID")
+            return dx, tf.transpose(dk, [1, 2, 0, 3])
+
+        return y, grad
+
+    return conv(x, kernel)
+
+
 @keras.saving.register_keras_serializable(package="kerasseg")
 class DilatedConv2D(layers.Conv2D):
     """``keras.layers.Conv2D`` whose dilated (atrous) convolution runs as one native op.
@@ -71,15 +147,15 @@ class DilatedConv2D(layers.Conv2D):
     an undilated convolution and batch-to-space, padding the map up to a multiple of the rate
     on the way: at rate 18 on a 16x16 map (DeepLab's ASPP at 256 px) the convolution then
     runs over 36x36, mostly zeros, ten times slower than the native dilated ``Conv2D``
-    kernel, which skips the padding. Same weights and results.
+    kernel, which skips the padding (and without oneDNN its gradient is some 30x slower
+    still). Same weights and results; trains on every device (``dilated_conv2d``).
     """
 
     def convolution_op(self, inputs, kernel):
         if (keras.backend.backend() != "tensorflow" or self.data_format != "channels_last"
                 or self.groups != 1 or max(self.strides) > 1 or max(self.dilation_rate) == 1):
             return super().convolution_op(inputs, kernel)
-        return tf.nn.conv2d(inputs, kernel, strides=1, padding=self.padding.upper(),
-                            dilations=list(self.dilation_rate))
+        return dilated_conv2d(inputs, kernel, self.dilation_rate, self.padding.upper())
 
 
 def use_fast_kernels(model):
