@@ -1,0 +1,48 @@
+"""Fit every registered architecture two steps at 64 px and print one line per model.
+
+Run by tests/test_onednn.py in a subprocess with TF_ENABLE_ONEDNN_OPTS=0, where TensorFlow's
+generic CPU kernels (no oneDNN) run: a layer whose gradient exists only under oneDNN fails
+here. Light configurations, each exercising the architecture's own layers (dilated
+encoders and ASPP included).
+"""
+import sys
+
+import keras
+import numpy as np
+
+import kerasseg
+from kerasseg import losses
+
+# A light backbone wherever the architecture takes one; the default elsewhere.
+OPTIONS = {
+    "fcn32s": dict(fc_filters=16), "fcn16s": dict(fc_filters=16), "fcn8s": dict(fc_filters=16),
+    "segnet": dict(),
+    "unet": dict(backbone=None, filters=4, depth=2),
+    "unetpp": dict(backbone=None, filters=4, depth=2),
+    "attention_unet": dict(backbone=None, filters=4, depth=2),
+    "deeplabv3": dict(backbone="resnet50", output_stride=8),   # dilated ResNet, ASPP
+    "deeplabv3plus": dict(backbone="resnet50", output_stride=16),
+    "pspnet": dict(backbone="mobilenetv2"),
+    "fc_densenet56": dict(), "fc_densenet67": dict(), "fc_densenet103": dict(),
+}
+LIGHT = dict(backbone="mobilenetv2")
+
+
+def main(names):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    y = rng.integers(0, 3, (2, 64, 64)).astype("int32")
+    for name in names:
+        model = kerasseg.build(name, 3, weights=None, **OPTIONS.get(name, LIGHT))
+        outputs = len(model.outputs)
+        model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=[losses.CrossEntropy()] * outputs,
+                      jit_compile=False)
+        history = model.fit(x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=2,
+                            verbose=0)
+        loss = history.history["loss"]
+        assert np.all(np.isfinite(loss)), (name, loss)
+        print(f"fitted {name} {loss[-1]:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or kerasseg.list_models())
