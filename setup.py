@@ -14,6 +14,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["kerasseg", "kerasseg.*"]),
+    # The console script's entry point, outside the package so that it can import kerasseg
+    # without TensorFlow (kerasseg --help and kerasseg models answer at once).
+    py_modules=["kerasseg_cli"],
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=[
@@ -30,7 +33,7 @@ setup(
         # tensorboard: the test suite checks the logs that train writes with it.
         "dev": ["pytest", "scipy", "scikit-learn", "tensorboard"],
     },
-    entry_points={"console_scripts": ["kerasseg=kerasseg.cli:main"]},
+    entry_points={"console_scripts": ["kerasseg=kerasseg_cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",

@@ -10,6 +10,8 @@ has no map at that stride, e.g. ConvNeXt's stride-4 patchify stem has no stride-
 """
 import difflib
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 
 import keras
@@ -340,11 +342,72 @@ def _fold_conv_biases(net):
     return rebuilt
 
 
+class WeightsUnavailableError(ConnectionError):
+    """The ImageNet weights of a backbone are neither in Keras's cache nor downloadable (no
+    network, a proxy refusing the address, ...). The message names the backbone, the address,
+    the cache file Keras reads and the way out (``weights=None``)."""
+
+    def __init__(self, message, backbone=None, url=None, cache_file=None):
+        super().__init__(message)
+        self.backbone, self.url, self.cache_file = backbone, url, cache_file
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
+_FETCH_FAILURE = re.compile(r"URL fetch failure on (\S+?):? (.*)", re.S)
+
+
+def _keras_cache_folder():
+    """Where ``keras.utils.get_file`` keeps downloaded weights (``cache_subdir="models"``)."""
+    try:
+        from keras.src.backend import config
+
+        base = os.path.expanduser(config.keras_home())
+    except Exception:  # noqa: BLE001 - a Keras without that accessor: its documented default
+        base = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
+    if not os.access(base, os.W_OK):  # get_file's own fallback, as it decides it
+        import tempfile
+
+        base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(base, "models")
+
+
+def _weights_unavailable(name, error):
+    """The WeightsUnavailableError for a failed ImageNet download (None: another error)."""
+    match = _FETCH_FAILURE.search(str(error))
+    if match is None:
+        return None
+    url, reason = match.group(1), " ".join(match.group(2).split())
+    code, _, text = reason.partition(" -- ")  # get_file's "<errno or HTTP code> -- <reason>"
+    reason = text if code in ("None", "") else f"{code} {text}".strip()
+    cache = os.path.join(_keras_cache_folder(), os.path.basename(url.split("?")[0]))
+    return WeightsUnavailableError(
+        f"the ImageNet weights of backbone {name!r} could not be downloaded from {url} "
+        f"({reason or 'no network?'}) and are not in the Keras cache {cache!r}. Copy that file "
+        f"there from a machine with network access, or build with weights=None (random "
+        f"initialisation).", backbone=name, url=url, cache_file=cache)
+
+
 def _construct(spec, name, input_shape, weights):
     """Build the feature-extractor model (preprocessing included) for given input shape."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = ImagePreprocessing(spec.preprocess, name="preprocess")(inputs)
-    net = spec.constructor(include_top=False, weights=weights, input_tensor=x, **spec.kwargs)
+    try:
+        with warnings.catch_warnings():
+            # MobileNets warn that a dynamic input shape gets the 224 px weights: that is what
+            # a segmentation backbone wants (the kernels do not depend on the image size).
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            net = spec.constructor(include_top=False, weights=weights, input_tensor=x,
+                                   **spec.kwargs)
+    except Exception as error:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception
+        unavailable = _weights_unavailable(name, error) if weights == "imagenet" else None
+        if unavailable is None:
+            raise
+    else:
+        unavailable = None
+    if unavailable is not None:
+        raise unavailable
     if spec.same_padding:
         net = _with_same_padding(net)
     net = _fold_conv_biases(net)

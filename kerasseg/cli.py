@@ -8,14 +8,28 @@
     kerasseg export   --checkpoint runs/x/best.keras --format savedmodel --output exported/
     kerasseg demo     [--output ./kerasseg_demo]
 
-Bad names and paths end with one line on stderr and exit status 2 (set ``KERASSEG_DEBUG=1`` for
-the traceback); a run stopped by a NaN loss exits with 1, an interrupted one with 130.
+Bad names and paths, and bad data files (a colour or JPEG mask, a corrupt image, a label value the
+dataset does not define: found by a scan of the split's files before the model is built, or by
+the input pipeline later), end with one line on stderr and exit status 2 (``--debug`` or
+``KERASSEG_DEBUG=1`` shows the traceback and every TensorFlow log line); a run stopped by a NaN loss
+exits with 1, an interrupted one with 130. Offline, ImageNet weights that are not in Keras's cache
+are one line too, naming the file to fetch and ``--weights none``.
+
+The console script enters through ``kerasseg_cli``, which imports this package without
+TensorFlow: ``--help`` and ``models`` never import it, other commands import it when they start.
+TensorFlow's start-up lines that its own ``TF_CPP_MIN_LOG_LEVEL`` (2 unless you set it) misses,
+being printed before its logging is set up, are held back to that level; on a machine without an
+NVIDIA driver the CUDA probe's ``failed call to cuInit`` and ``Could not find cuda drivers`` lines
+are dropped too (with a driver they are real errors and stay). OpenCV's log lines are off unless
+``OPENCV_LOG_LEVEL`` is set: a file it cannot decode is reported by kerasseg, naming it.
 """
 import argparse
 import ast
 import json
 import os
+import re
 import sys
+import tempfile
 import time
 
 EXIT_USAGE = 2
@@ -43,8 +57,101 @@ DEMO = dict(
 )
 
 
+# `kerasseg models` without importing a model: each architecture's default backbone (None: its
+# own encoder) and the backbone names. A test checks both against the registries.
+DEFAULT_BACKBONES = {
+    "attention_unet": "resnet50", "deeplabv3": "resnet50", "deeplabv3plus": "resnet50",
+    "fc_densenet103": None, "fc_densenet56": None, "fc_densenet67": None, "fcn16s": "vgg16",
+    "fcn32s": "vgg16", "fcn8s": "vgg16", "fpn": "resnet50", "linknet": "resnet50",
+    "pspnet": "resnet50", "refinenet": "resnet50", "segnet": "vgg16", "unet": None,
+    "unetpp": "resnet50",
+}
+BACKBONE_NAMES = (
+    "convnext_base", "convnext_small", "convnext_tiny", "densenet121", "densenet169",
+    "densenet201", "efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
+    "efficientnetb4", "efficientnetb5", "efficientnetb6", "efficientnetb7", "efficientnetv2b0",
+    "efficientnetv2b1", "efficientnetv2b2", "efficientnetv2b3", "efficientnetv2l",
+    "efficientnetv2m", "efficientnetv2s", "inceptionv3", "mobilenetv2", "mobilenetv3large",
+    "mobilenetv3small", "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50",
+    "resnet50v2", "vgg16", "vgg19", "xception",
+)
+
+
 class UsageError(Exception):
     """A bad argument the user can fix; printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- start-up
+
+# absl's log line: severity letter, MMDD, time, thread, file:line]
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+\s+\S+:\d+\] ")
+_ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to"
+# What TensorFlow prints, probing for CUDA, where no NVIDIA driver is installed.
+_CUDA_PROBE = ("failed call to cuInit", "Could not find cuda drivers", "cudart_stub.cc")
+
+
+def _min_log_level():
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def nvidia_driver_present():
+    """Whether this machine has an NVIDIA driver (so that TensorFlow may see a GPU)."""
+    if not sys.platform.startswith("linux") or os.path.exists("/proc/driver/nvidia/version"):
+        return True
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def _noise(line, level, no_driver):
+    if no_driver and any(probe in line for probe in _CUDA_PROBE):
+        return True
+    if line.startswith(_ABSL_BANNER):
+        return level >= 1
+    match = _ABSL_LINE.match(line)
+    return bool(match) and "IWEF".index(match.group(1)) < level
+
+
+def _import_tensorflow(debug=False):
+    """Import TensorFlow, holding back the start-up lines described in the module docstring."""
+    if "tensorflow" in sys.modules:
+        return
+    if debug or not sys.platform.startswith("linux"):
+        import tensorflow  # noqa: F401
+        return
+    level, no_driver = _min_log_level(), not nvidia_driver_present()
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        import tensorflow  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            if no_driver:
+                tf.config.list_physical_devices("GPU")  # the CUDA probe, now, while captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(True) if not _noise(line, level, no_driver)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -118,8 +225,9 @@ def _load_checkpoint(path):
         raise UsageError(f"checkpoint not found: {path!r}.")
     import keras
 
-    import kerasseg  # noqa: F401 - registers the custom layers, losses and metrics
+    import kerasseg
 
+    kerasseg._import_all()  # registers the custom layers, losses and metrics (lazy import)
     return keras.models.load_model(path, compile=False)
 
 
@@ -157,15 +265,13 @@ def _say(text=""):
 
 
 def cmd_models(args):
-    import kerasseg
-    from kerasseg.train import model_defaults
-
+    # From the static tables above: listing the models must not import TensorFlow.
     _say(f"{'model':<16} default backbone")
-    for name in kerasseg.list_models():
-        backbone = model_defaults(name).get("backbone")
+    for name in sorted(DEFAULT_BACKBONES):
+        backbone = DEFAULT_BACKBONES[name]
         _say(f"{name:<16} {backbone if backbone is not None else '(none: own encoder)'}")
     _say()
-    _say("backbones: " + ", ".join(kerasseg.list_backbones()))
+    _say("backbones: " + ", ".join(sorted(BACKBONE_NAMES)))
     return 0
 
 
@@ -195,7 +301,27 @@ def cmd_train(args):
         raise UsageError(f"weights file not found: {weights!r} (--weights takes imagenet, none "
                          f"or a path).")
     loss = _parse_loss(args.loss, args.dataset, args.data_dir) if args.loss else None
-    result = training.train(
+    from kerasseg.backbones import WeightsUnavailableError
+
+    try:
+        result = _train(training, args, backbone, weights, loss)
+    except WeightsUnavailableError as error:
+        raise UsageError(f"{error} On the command line: --weights none.") from None
+    if not result.chief:
+        return 1 if result.diverged else 0
+    _say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
+    if result.best_value is not None:
+        _say(f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
+             f"{result.best_path}")
+    _say(f"last checkpoint: {result.last_path}")
+    _say(f"history: {os.path.join(result.output, 'history.csv')}, curves: "
+         f"{os.path.join(result.output, 'curves.png')}"
+         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else ""))
+    return 1 if result.diverged else 0
+
+
+def _train(training, args, backbone, weights, loss):
+    return training.train(
         args.model, args.dataset, output=args.output, backbone=backbone, weights=weights,
         data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         crop_size=_crop(args.crop_size), steps_per_epoch=args.steps_per_epoch,
@@ -209,18 +335,7 @@ def cmd_train(args):
         model_options=_options(args.model_option, "--model-option"),
         dataset_options=_options(args.dataset_option, "--dataset-option"),
         augment=_options(args.augment, "--augment"), tensorboard=not args.no_tensorboard,
-        overwrite=args.overwrite)
-    if not result.chief:
-        return 1 if result.diverged else 0
-    _say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
-    if result.best_value is not None:
-        _say(f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
-             f"{result.best_path}")
-    _say(f"last checkpoint: {result.last_path}")
-    _say(f"history: {os.path.join(result.output, 'history.csv')}, curves: "
-         f"{os.path.join(result.output, 'curves.png')}"
-         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else ""))
-    return 1 if result.diverged else 0
+        overwrite=args.overwrite, check=not args.no_file_check)
 
 
 def _parse_loss(spec, dataset, data_dir):
@@ -245,7 +360,7 @@ def _parse_loss(spec, dataset, data_dir):
 
 def cmd_evaluate(args):
     from kerasseg import metrics
-    from kerasseg.train import default_verbose, evaluate, load_run_info
+    from kerasseg.train import check_split, default_verbose, evaluate, load_run_info
 
     if not os.path.isfile(args.checkpoint):
         raise UsageError(f"checkpoint not found: {args.checkpoint!r}.")
@@ -253,17 +368,19 @@ def cmd_evaluate(args):
     if dataset is None:
         raise UsageError("pass --dataset (the checkpoint's folder has no run.json naming one).")
     _check_dataset(dataset, args.data_dir)
-    model = _load_checkpoint(args.checkpoint)
     options = _options(args.dataset_option, "--dataset-option")
     if not args.dataset_option and not args.dataset:
         # The run's validation options describe held-out splits (its training options may
         # e.g. ask for a larger generated training set).
         run = load_run_info(args.checkpoint)
         options = run.get("val_dataset_options", run.get("dataset_options", {}))
+    if not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
+        check_split(dataset, args.data_dir, args.split, options)
+    model = _load_checkpoint(args.checkpoint)
     summary = evaluate(model, dataset, data_dir=args.data_dir, split=args.split,
                        batch_size=args.batch_size, crop_size=_crop(args.crop_size),
                        steps=args.steps, dataset_options=options,
-                       verbose=1 if default_verbose() == 1 else 0)
+                       verbose=1 if default_verbose() == 1 else 0, check=False)
     _say(f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
          f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}")
     _say(metrics.format_report(summary))
@@ -424,13 +541,24 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="kerasseg", description="Semantic segmentation with Keras 3: train, evaluate, "
         "predict, export.")
+    debug_help = ("show tracebacks and every TensorFlow log line instead of one-line errors "
+                  "(also KERASSEG_DEBUG=1)")
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # Each command takes --debug too; SUPPRESS keeps a subcommand's default from hiding the
+    # top-level flag.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    sub.add_parser("models", help="list the architectures and their default backbones")
-    sub.add_parser("datasets", help="list the registered datasets")
+    def command(name, **kwargs):
+        return sub.add_parser(name, parents=[common], **kwargs)
 
-    p = sub.add_parser("train", help="train a model; checkpoints go to --output")
+    command("models", help="list the architectures and their default backbones")
+    command("datasets", help="list the registered datasets")
+
+    p = command("train", help="train a model; checkpoints go to --output")
     p.add_argument("--model", default="unet", help="architecture (see `kerasseg models`)")
     p.add_argument("--backbone", default=None,
                    help="encoder (default: the model's own; 'none' for the encoder-free variant)")
@@ -467,11 +595,13 @@ def build_parser():
     p.add_argument("--augment", action="append", metavar="KEY=VALUE",
                    help="data.prepare option, e.g. scale_range=None (repeatable)")
     p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--no-file-check", action="store_true",
+                   help="skip the scan of the split's image and label files before training")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in --output")
     p.add_argument("--output", required=True, help="run folder")
 
-    p = sub.add_parser("evaluate", help="mIoU, accuracy and per-class IoU of a checkpoint")
+    p = command("evaluate", help="mIoU, accuracy and per-class IoU of a checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", help="default: the dataset the run trained on (run.json)")
     p.add_argument("--data-dir")
@@ -482,8 +612,10 @@ def build_parser():
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--no-file-check", action="store_true",
+                   help="skip the scan of the split's image and label files before evaluating")
 
-    p = sub.add_parser("predict", help="colour masks and overlays for images")
+    p = command("predict", help="colour masks and overlays for images")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--output", required=True, help="folder for the PNGs")
@@ -492,7 +624,7 @@ def build_parser():
     p.add_argument("--tile", type=int, nargs="+", metavar="PX", help="sliding-window size")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
 
-    p = sub.add_parser("export", help="SavedModel, TFLite or ONNX")
+    p = command("export", help="SavedModel, TFLite or ONNX")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--format", default="savedmodel", choices=("savedmodel", "tflite", "onnx"))
     p.add_argument("--output", required=True)
@@ -501,7 +633,7 @@ def build_parser():
                    help="fixed input size for tflite/onnx")
     p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("demo", help="train on the synthetic shapes set in about two minutes")
+    p = command("demo", help="train on the synthetic shapes set in about two minutes")
     p.add_argument("--output", default="kerasseg_demo")
     p.add_argument("--overwrite", action="store_true",
                    help="write into a non-empty folder the demo did not create")
@@ -516,9 +648,23 @@ COMMANDS = {"models": cmd_models, "datasets": cmd_datasets, "train": cmd_train,
             "demo": cmd_demo}
 
 
+def _is_data_error(error):
+    registry = sys.modules.get("kerasseg.datasets._registry")
+    return registry is not None and isinstance(error, registry.DataError)
+
+
+_outcome = {"data_error": False}
+
+
 def main(argv=None):
+    """Run one command; returns its exit status (0 done, 1 diverged, 2 error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    debug = os.environ.get("KERASSEG_DEBUG")
+    debug = bool(getattr(args, "debug", False) or os.environ.get("KERASSEG_DEBUG"))
+    _outcome["data_error"] = False
+    if not debug and "cv2" not in sys.modules:  # OpenCV reads it once, when imported
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
+    if args.command != "models":
+        _import_tensorflow(debug)
     if debug:
         import keras
 
@@ -531,15 +677,28 @@ def main(argv=None):
             file=sys.stderr)
         return 130
     except (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            ImportError) as error:
+            ImportError, ConnectionError) as error:
         if debug:
             raise
+        _outcome["data_error"] = _is_data_error(error)
         message = " ".join(str(error).split()) or type(error).__name__
         if len(message) > 600:  # e.g. an error quoting a whole tensor
-            message = message[:600] + " ... (KERASSEG_DEBUG=1 shows it all)"
+            message = message[:600] + " ... (--debug shows it all)"
         print(f"kerasseg {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
 
+def console(argv=None):
+    """The console script: ``main``, then exit. After a data error the process ends at once
+    (``os._exit``), once its output is flushed: a tf.data pipeline that failed may still have
+    threads running the loader's Python code, which can hang or abort the interpreter's exit."""
+    code = main(argv)
+    if _outcome["data_error"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

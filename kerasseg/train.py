@@ -33,6 +33,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from kerasseg.datasets._registry import DataError, files_of, pipeline_error_message
+
 __all__ = [
     "PolyDecay",
     "make_optimizer",
@@ -46,6 +48,9 @@ __all__ = [
     "TrainResult",
     "OPTIMIZER_DEFAULTS",
     "STRATEGIES",
+    "DataError",
+    "check_files",
+    "check_split",
 ]
 
 # name -> (learning rate, weight decay). SGD follows the mmsegmentation recipe; AdamW the usual
@@ -365,7 +370,8 @@ class _Backup(keras.callbacks.BackupAndRestore):
 
 
 def backup_epoch(output):
-    """The number of epochs a resumable run in ``output`` has completed (None: nothing to resume)."""
+    """The number of epochs a resumable run in ``output`` has completed (None: nothing to
+    resume)."""
     path = os.path.join(output, "backup", "training_metadata.json")
     if not os.path.exists(path):
         return None
@@ -448,10 +454,11 @@ def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_ep
     ``model`` must be compiled (inside ``strategy.scope()`` when distributing). A folder holding
     an unfinished run (``output/backup``) is always resumed from its last completed epoch (the
     same model and compile settings are expected); one holding a finished run is refused
-    unless ``overwrite=True``, which replaces its checkpoints and history. Under multi-worker training only the
-    chief writes into ``output``; the other workers write the same files into a temporary folder
-    (every worker has to take part in saving) that is removed at the end.
-    Returns a ``TrainResult``.
+    unless ``overwrite=True``, which replaces its checkpoints and history. Under multi-worker
+    training only the chief writes into ``output``; the other workers write the same files into a
+    temporary folder (every worker has to take part in saving) that is removed at the end.
+    A bad file met by the input pipeline (a loader's error, e.g. a colour mask) stops the run with
+    a ``DataError`` carrying the loader's message. Returns a ``TrainResult``.
     """
     if not getattr(model, "compiled", False):
         raise ValueError("fit: compile the model first (model.compile(optimizer, loss, metrics)).")
@@ -494,14 +501,23 @@ def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_ep
     if verbose == "auto":
         verbose = default_verbose()
     started = time.time()
+    failure = None
     try:
         history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
                             steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                             validation_freq=validation_freq, callbacks=run_callbacks,
                             shuffle=False, verbose=verbose)
+    except tf.errors.OpError as error:
+        failure = _data_error(error)
+        if failure is None:
+            raise
     finally:
         if not chief:
             shutil.rmtree(folder, ignore_errors=True)
+    if failure is not None:
+        # Raised here, outside the except clause, so that nothing keeps the TensorFlow error
+        # (and through its traceback the pipeline's iterator) alive.
+        _release(failure)
     seconds = time.time() - started
     if guard.tripped:
         good = guard.last_good_epoch + 1 if guard.last_good_epoch is not None else resumed_from
@@ -582,6 +598,134 @@ def _plot_curves(history_path, png_path):
         visualize.plot_history(history_path, png_path)
     except Exception as error:  # noqa: BLE001 - a missing plot must not fail a finished run
         _log(f"could not plot the training curves ({type(error).__name__}: {error}).")
+
+
+# --------------------------------------------------------------------------- file checks
+
+# Pillow modes that hold one value per pixel (class indices); others need the loader's decoder
+# to say whether it accepts them (grey saved as RGB, colour-coded sets such as CamVid's).
+_INDEX_MODES = ("1", "L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+HEADER_SECONDS = 20.0  # at most this long reading headers (a file's first bytes) ...
+DECODE_SECONDS = 3.0  # ... and this long decoding a sample of the samples in full
+
+
+def _header(path, role):
+    """(format, mode, (width, height)) read from the file's header; None for files Pillow does
+    not read (e.g. .mat labels). A file Pillow cannot open raises DataError."""
+    if not path.lower().endswith(_IMAGE_SUFFIXES):
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.format, im.mode, im.size
+    except FileNotFoundError:
+        raise DataError(f"{role} file not found: {path!r}") from None
+    except Exception as error:  # noqa: BLE001 - Pillow raises several types for bad files
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(f"cannot read {role} file {path!r} (corrupt or not an image): "
+                        f"{reason}") from None
+
+
+def _spread(n, k):
+    """k indices evenly spread over range(n) (all of them when n <= k)."""
+    if n <= k:
+        return list(range(n))
+    return sorted(set(np.round(np.linspace(0, n - 1, k)).astype(int).tolist()))
+
+
+def _check_values(label, path, num_classes, ignore_index):
+    label = np.asarray(label)
+    bad = (label < 0) | (label >= num_classes)
+    if ignore_index is not None:
+        bad &= label != ignore_index
+    if bad.any():
+        values = np.unique(label[bad])[:8].tolist()
+        raise DataError(f"label value(s) {values} in {path!r} outside the classes "
+                        f"0..{num_classes - 1} and ignore_index {ignore_index}")
+
+
+def check_files(ds, num_classes, ignore_index=255, *, header_seconds=HEADER_SECONDS,
+                decode_seconds=DECODE_SECONDS):
+    """Check the files behind a loaded split before training on it; raises ``DataError`` (a
+    ValueError) naming the file and the problem. Returns the number of samples whose headers
+    were read, or None for datasets whose files are not known (generated sets).
+
+    Every label and image header is read (Pillow reads only a file's first bytes): a file that is
+    not an image, a JPEG label (lossy compression changes class indices at the edges) and an
+    image and label of different sizes are errors. Then a sample of the samples, spread over the
+    split and led by labels stored in colour, is decoded in full by the dataset's own decoder
+    (its errors: colour masks, corrupt files, values its table does not know) and the class
+    indices it yields are checked against ``[0, num_classes)`` and ``ignore_index``. Each stage
+    stops after its time budget, so large sets cost a few seconds; errors in files left out
+    still stop training, with the same message, when the pipeline reaches them.
+    """
+    files = files_of(ds)
+    if files is None or not files.items:
+        return None
+    items, decode = list(files.items), files.decode
+    decode_first, started, read = [], time.monotonic(), 0
+    for index, item in enumerate(items):
+        if time.monotonic() - started > header_seconds:
+            break
+        image_path, label_path = item[0], item[-1]
+        try:
+            image, label = _header(image_path, "image"), _header(label_path, "label")
+        except DataError:
+            if decode is None:
+                raise
+            decode(*item)  # the decoder (OpenCV) may read what Pillow cannot; if not it says so
+            continue
+        read += 1
+        if label is not None:
+            if label[0] in ("JPEG", "MPO"):
+                raise DataError(f"label file {label_path!r} is a JPEG: its lossy compression "
+                                f"changes class indices at region edges; save labels as PNG "
+                                f"(grey or palette)")
+            if label[1] not in _INDEX_MODES:
+                decode_first.append(index)
+        if image is not None and label is not None and image[2] != label[2]:
+            (w, h), (lw, lh) = image[2], label[2]
+            raise DataError(f"image/mask size mismatch: {image_path!r} is {w}x{h} but "
+                            f"{label_path!r} is {lw}x{lh} (width x height)")
+    if decode is None:
+        return read
+    order = list(dict.fromkeys(decode_first + _spread(len(items), 64)))
+    started = time.monotonic()
+    for count, index in enumerate(order):
+        if count and time.monotonic() - started > decode_seconds:
+            break
+        _, label = decode(*items[index])
+        _check_values(label, items[index][-1], int(num_classes), ignore_index)
+    return read
+
+
+def check_split(dataset, data_dir=None, split="train", dataset_options=None):
+    """``check_files`` on one split of a registered dataset (by name), with its class count and
+    ignore index; what ``kerasseg train`` and ``evaluate`` run before building a model."""
+    from kerasseg import datasets
+
+    options = dict(dataset_options or {})
+    meta = _dataset_meta(dataset, data_dir, options)
+    check_data_dir(dataset, data_dir)
+    ds = datasets.load(dataset, data_dir=data_dir, split=split, **options)
+    return check_files(ds, meta.num_classes, meta.ignore_index)
+
+
+def _data_error(error):
+    """The DataError for a TensorFlow error raised by a dataset pipeline (None: not one)."""
+    message = pipeline_error_message(error)
+    return None if message is None else DataError(message)
+
+
+def _release(error):
+    """Raise ``error`` once the failed pipeline's iterator is gone: its threads would otherwise
+    still run the loader's Python decoder while the interpreter shuts down (a hang at exit)."""
+    import gc
+
+    gc.collect()
+    raise error
 
 
 # --------------------------------------------------------------------------- train
@@ -665,7 +809,7 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
           end_learning_rate=None, loss=None, aux_loss_weight=0.4, mixed_precision=False,
           jit_compile="auto", strategy="none", seed=0, train_split="train", val_split="val",
           model_options=None, dataset_options=None, val_dataset_options=None, augment=None,
-          tensorboard=True, overwrite=False, verbose="auto"):
+          tensorboard=True, overwrite=False, verbose="auto", check=True):
     """Build ``model`` by name, train it on ``dataset`` and write the run into ``output``.
 
     model, backbone, weights, model_options: what ``kerasseg.build(model, num_classes,
@@ -684,7 +828,12 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     loss: a ``keras.losses.Loss`` (default ``CrossEntropy(ignore_index)``).
     mixed_precision: mixed_float16 on GPU, mixed_bfloat16 elsewhere. jit_compile: XLA
         (True/False/"auto"). strategy: "none", "mirrored", "multiworker", "tpu" or a Strategy.
-    Returns a ``TrainResult``; raises ValueError / FileNotFoundError for bad names and paths.
+    check: before the model is built, ``check_files`` reads the headers of the training and
+        validation files and decodes a sample of them; a bad file raises ``DataError`` (a
+        ValueError) naming it, in seconds rather than mid-epoch.
+    Returns a ``TrainResult``; raises ValueError / FileNotFoundError for bad names and paths,
+    ``DataError`` for bad files, and ``kerasseg.backbones.WeightsUnavailableError`` when the
+    ImageNet weights can be neither found in Keras's cache nor downloaded.
     """
     import kerasseg
     from kerasseg import data, datasets, losses, metrics
@@ -713,10 +862,20 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     keras.utils.set_random_seed(seed)
 
     raw_train = datasets.load(dataset, data_dir=data_dir, split=train_split, **dataset_options)
+    if check:
+        check_files(raw_train, num_classes, ignore_index)
     if steps_per_epoch is None:
         n = int(raw_train.cardinality())
         if n < 0:  # unknown: count once
-            n = int(raw_train.reduce(0, lambda count, _: count + 1))
+            failure = None
+            try:
+                n = int(raw_train.reduce(0, lambda count, _: count + 1))
+            except tf.errors.OpError as error:
+                failure = _data_error(error)
+                if failure is None:
+                    raise
+            if failure is not None:
+                _release(failure)
         steps_per_epoch = n // int(batch_size)
         if steps_per_epoch < 1:
             raise ValueError(f"the {train_split!r} split of {dataset!r} has {n} samples, fewer "
@@ -731,6 +890,8 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     val_options = dict(dataset_options if val_dataset_options is None else val_dataset_options)
     if val_split:
         raw_val = datasets.load(dataset, data_dir=data_dir, split=val_split, **val_options)
+        if check:
+            check_files(raw_val, num_classes, ignore_index)
         val_ds = validation_batches(raw_val, val_batch_size, val_crop_size, ignore_index)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Generated and file-list datasets cannot be sharded by file: shard their elements.
@@ -789,12 +950,13 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
 
 
 def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_size=None,
-             steps=None, dataset_options=None, verbose=1):
+             steps=None, dataset_options=None, verbose=1, check=True):
     """Score ``model`` on a dataset split: the ``metrics.summarize_confusion_matrix`` dict
     (mIoU, pixel accuracy, per-class IoU/accuracy/Dice with the dataset's class names).
 
     Batches come from ``validation_batches`` (by default each image at its own size, padded as
-    ``inference.predict`` pads it); ``steps`` limits the number of batches.
+    ``inference.predict`` pads it); ``steps`` limits the number of batches. ``check`` first runs
+    ``check_files`` on the split (a bad file raises ``DataError`` naming it).
     """
     from kerasseg import datasets, metrics
 
@@ -806,6 +968,8 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
         raise ValueError(f"the model predicts {num_classes} classes but dataset {dataset!r} "
                          f"has {meta.num_classes}.")
     raw = datasets.load(dataset, data_dir=data_dir, split=split, **dataset_options)
+    if check:
+        check_files(raw, meta.num_classes, meta.ignore_index)
     ds = validation_batches(raw, batch_size, crop_size, meta.ignore_index)
     if steps:
         ds = ds.take(int(steps))
@@ -820,9 +984,17 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
 
     total = int(ds.cardinality())
     bar = keras.utils.Progbar(total if total > 0 else None, verbose=verbose, unit_name="batch")
-    for i, (images, labels) in enumerate(ds):
-        step(images, labels)
-        bar.update(i + 1)
+    failure = None
+    try:
+        for i, (images, labels) in enumerate(ds):
+            step(images, labels)
+            bar.update(i + 1)
+    except tf.errors.OpError as error:
+        failure = _data_error(error)
+        if failure is None:
+            raise
+    if failure is not None:
+        _release(failure)
     return metrics.summarize_confusion_matrix(cm.result().numpy(), meta.class_names)
 
 
