@@ -121,10 +121,26 @@ def _noise(line, level, no_driver):
     return bool(match) and "IWEF".index(match.group(1)) < level
 
 
+def default_onednn():
+    """Turn TensorFlow's oneDNN kernels on for the CLI where the user has not chosen.
+
+    TensorFlow enables oneDNN by itself only on x86 CPUs with the newer vector extensions
+    (AVX-512 VNNI/BF16, AMX); elsewhere, e.g. on AMD EPYC Zen 3, it runs its generic kernels,
+    which train a ResNet50 U-Net ~1.6-1.8x slower (benchmarks/onednn.py). kerasseg's layers
+    are exact under both (tests/test_onednn.py), so the CLI asks for oneDNN on every x86 CPU;
+    ``TF_ENABLE_ONEDNN_OPTS=0`` keeps the generic kernels. Library users decide for themselves.
+    """
+    import platform
+
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def _import_tensorflow(debug=False):
     """Import TensorFlow, holding back the start-up lines described in the module docstring."""
     if "tensorflow" in sys.modules:
         return
+    default_onednn()  # read by TensorFlow once, when it loads
     if debug or not sys.platform.startswith("linux"):
         import tensorflow  # noqa: F401
         return

@@ -45,3 +45,20 @@ def test_every_architecture_fits_two_steps_without_onednn():
     fitted = [line.split()[1] for line in result.stdout.splitlines()
               if line.startswith("fitted ")]
     assert sorted(fitted) == kerasseg.list_models()
+
+
+@pytest.mark.parametrize("setting,expected", [(None, "True"), ("0", "False")])
+def test_the_cli_turns_onednn_on_unless_the_user_chose(setting, expected):
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the CLI asks for oneDNN on x86 CPUs only")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = ("from kerasseg import cli; cli._import_tensorflow(); "
+            "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(HERE), env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == expected
