@@ -305,11 +305,28 @@ def test_static_size_off_the_multiple_is_a_value_error(arch):
         kerasseg.build(arch, K, weights=None, input_shape=(multiple * 3 + 4, 96, 3))
 
 
-@pytest.mark.parametrize("arch", ["deeplabv3", "deeplabv3plus", "pspnet"])
-@pytest.mark.parametrize("output_stride", [4, 32, 12])
-def test_bad_output_stride_is_a_value_error(arch, output_stride):
-    with pytest.raises(ValueError, match=r"output_stride must be one of \(8, 16\)"):
+@pytest.mark.parametrize("arch,valid", [("deeplabv3", r"\(8, 16, 32\)"),
+                                        ("deeplabv3plus", r"\(8, 16, 32\)"),
+                                        ("pspnet", r"\(8, 16\)")])
+@pytest.mark.parametrize("output_stride", [4, 64, 12])
+def test_bad_output_stride_is_a_value_error(arch, valid, output_stride):
+    with pytest.raises(ValueError, match=r"output_stride must be one of " + valid):
         kerasseg.build(arch, K, weights=None, output_stride=output_stride)
+
+
+def test_deeplab_at_output_stride_32_keeps_the_backbone_undilated():
+    model = kerasseg.deeplabv3plus(K, backbone="resnet50", weights=None, output_stride=32,
+                                   atrous_rates=(6, 12, 18))
+    encoder = model.get_layer(next(l.name for l in model.layers if isinstance(l, keras.Model)))
+    assert all(max(getattr(l, "dilation_rate", (1, 1))) == 1 for l in encoder.layers)
+    features = encoder(np.zeros((1, H, W, 3), "float32"))
+    assert features[-1].shape[1:3] == (H // 32, W // 32)
+    rates = sorted(max(l.dilation_rate) for l in model.layers
+                   if isinstance(l, keras.layers.Conv2D) and max(l.dilation_rate) > 1)
+    assert rates == [6, 12, 18]
+    assert model(_images(1)).shape == (1, H, W, K)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        kerasseg.deeplabv3(K, weights=None, output_stride=32, input_shape=(48, 48, 3))
 
 
 @pytest.mark.parametrize("arch", ["deeplabv3", "pspnet"])

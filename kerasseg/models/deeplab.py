@@ -1,7 +1,8 @@
 """DeepLabV3 (Chen et al. 2017) and DeepLabV3+ (Chen et al. 2018).
 
 Both run a dilated backbone (``output_stride`` 16, or 8 for denser and slower features; see
-kerasseg.dilate) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
+kerasseg.dilate; 32 keeps the backbone undilated, as keras-hub's DeepLabV3 presets do, at half
+the FLOPs of 16) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
 rates 6, 12, 18 (doubled at output stride 8) and an image-pooling branch, 256 filters each,
 projected to 256 by a 1x1 convolution.
 
@@ -38,7 +39,8 @@ def dilated_features(arch, backbone, input_shape, weights, freeze_backbone, outp
     Nominal strides are the undilated network's: at output stride 8 the "32" map is at 8.
     """
     encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone,
-                           allowed=dilatable_backbones(), output_stride=output_stride)
+                           allowed=None if output_stride == 32 else dilatable_backbones(),
+                           output_stride=output_stride)
     feats = encoder(inputs)
     return encoder, dict(zip((2, 4, 8, 16, 32), feats))
 
@@ -51,7 +53,7 @@ def _conv(x, filters, separable, name):
 
 def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
            output_stride, atrous_rates, filters, separable, dropout, decoder, name):
-    check_output_stride(arch, output_stride)
+    check_output_stride(arch, output_stride, valid=(8, 16, 32))
     input_shape = base.check_args(arch, num_classes, activation, input_shape, output_stride)
     inputs = base.model_input(input_shape)
     encoder, feats = dilated_features(arch, backbone, input_shape, weights, freeze_backbone,
@@ -76,8 +78,9 @@ def deeplabv3(num_classes, *, backbone="resnet50", weights="imagenet",
               name=None):
     """DeepLabV3; see the module docstring.
 
-    output_stride: 16 or 8 (input sides must be multiples of it).
-    atrous_rates: the three ASPP rates; default (6, 12, 18) at stride 16, (12, 24, 36) at 8.
+    output_stride: 16, 8 or 32 (undilated backbone); input sides must be multiples of it.
+    atrous_rates: the three ASPP rates; default (6, 12, 18) at stride 16, (12, 24, 36) at 8,
+        (3, 6, 9) at 32.
     filters: width of every ASPP branch and of the projection (256).
     dropout: after the ASPP projection.
     """
