@@ -270,7 +270,8 @@ def _labels_of(checkpoint, dataset, num_classes):
 
 
 def _num_classes(model):
-    return int(model.outputs[0].shape[-1])
+    """Classes a checkpoint predicts: its output channels, 2 for a one-channel binary model."""
+    return max(2, int(model.outputs[0].shape[-1]))
 
 
 def _say(text=""):
@@ -316,7 +317,8 @@ def cmd_train(args):
     if weights not in (None, "imagenet") and not os.path.isfile(weights):
         raise UsageError(f"weights file not found: {weights!r} (--weights takes imagenet, none "
                          f"or a path).")
-    loss = _parse_loss(args.loss, args.dataset, args.data_dir) if args.loss else None
+    options = _options(args.dataset_option, "--dataset-option")
+    loss = _parse_loss(args.loss, args.dataset, args.data_dir, options) if args.loss else None
     from kerasseg.backbones import WeightsUnavailableError
 
     try:
@@ -351,15 +353,16 @@ def _train(training, args, backbone, weights, loss):
         model_options=_options(args.model_option, "--model-option"),
         dataset_options=_options(args.dataset_option, "--dataset-option"),
         augment=_options(args.augment, "--augment"), tensorboard=not args.no_tensorboard,
-        overwrite=args.overwrite, check=not args.no_file_check)
+        overwrite=args.overwrite, check=not args.no_file_check,
+        binary=True if args.binary else "auto")
 
 
-def _parse_loss(spec, dataset, data_dir):
+def _parse_loss(spec, dataset, data_dir, options=None):
     """'cross_entropy+0.5*dice' -> the combined loss, with the dataset's ignore index."""
     from kerasseg import losses
     from kerasseg.train import _dataset_meta
 
-    ignore = _dataset_meta(dataset, data_dir, {}).ignore_index
+    ignore = _dataset_meta(dataset, data_dir, dict(options or {})).ignore_index
     total = None
     for term in spec.split("+"):
         weight, _, name = term.strip().rpartition("*")
@@ -597,7 +600,14 @@ def build_parser():
     p.add_argument("--weight-decay", type=float, help="default sgd 5e-4, adamw 0.01; 0 for none")
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--loss", help="e.g. cross_entropy, dice, cross_entropy+0.5*dice "
-                   "(default cross_entropy)")
+                   "(default cross_entropy); a binary loss (binary_cross_entropy, alias bce) "
+                   "means --binary")
+    p.add_argument("--binary", action="store_true",
+                   help="binary (background/foreground) training on a 2-class set, e.g. a "
+                   "folder of 0/255 or 0/1 masks: a one-channel sigmoid model, loss "
+                   "binary_cross_entropy unless --loss says otherwise (+dice scores the "
+                   "foreground), metrics mIoU (both classes) and foreground IoU; also implied "
+                   "by a binary --loss")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
@@ -672,10 +682,32 @@ def _is_data_error(error):
 _outcome = {"data_error": False}
 
 
+def _one_line_warnings():
+    """Show kerasseg's data warnings (a category with ``kerasseg_one_line``) as one line on
+    stderr, not Python's two (location, then source line); other warnings as usual."""
+    import warnings
+
+    if getattr(warnings.showwarning, "_kerasseg", False):
+        return
+    shown = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if getattr(category, "kerasseg_one_line", False):
+            text = " ".join(str(message).split())
+            print(f"kerasseg: warning: {text}", file=file or sys.stderr, flush=True)
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    showwarning._kerasseg = True
+    warnings.showwarning = showwarning
+
+
 def main(argv=None):
     """Run one command; returns its exit status (0 done, 1 diverged, 2 error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False) or os.environ.get("KERASSEG_DEBUG"))
+    if not debug:
+        _one_line_warnings()
     _outcome["data_error"] = False
     if not debug and "cv2" not in sys.modules:  # OpenCV reads it once, when imported
         os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")

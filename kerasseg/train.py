@@ -51,6 +51,7 @@ __all__ = [
     "DataError",
     "check_files",
     "check_split",
+    "is_binary_loss",
 ]
 
 # name -> (learning rate, weight decay). SGD follows the mmsegmentation recipe; AdamW the usual
@@ -646,6 +647,26 @@ def _check_values(label, path, num_classes, ignore_index):
                         f"0..{num_classes - 1} and ignore_index {ignore_index}")
 
 
+def _raising_data_errors(decode):
+    """``decode`` whose errors are ``DataError``s (a loader's own decoder raises ValueError,
+    FileNotFoundError and the like, naming the file)."""
+    if decode is None:
+        return None
+
+    def wrapped(*item):
+        try:
+            return decode(*item)
+        except DataError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any decoder failure is a data error here
+            message = " ".join(str(error).split()) or type(error).__name__
+            if not isinstance(error, (ValueError, OSError, KeyError)):
+                message = f"{type(error).__name__}: {message}"
+            raise DataError(message) from None
+
+    return wrapped
+
+
 def check_files(ds, num_classes, ignore_index=255, *, header_seconds=HEADER_SECONDS,
                 decode_seconds=DECODE_SECONDS):
     """Check the files behind a loaded split before training on it; raises ``DataError`` (a
@@ -664,7 +685,7 @@ def check_files(ds, num_classes, ignore_index=255, *, header_seconds=HEADER_SECO
     files = files_of(ds)
     if files is None or not files.items:
         return None
-    items, decode = list(files.items), files.decode
+    items, decode = list(files.items), _raising_data_errors(files.decode)
     decode_first, started, read = [], time.monotonic(), 0
     for index, item in enumerate(items):
         if time.monotonic() - started > header_seconds:
@@ -741,12 +762,26 @@ def model_defaults(name):
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
+INFO_OPTIONS = ("variant", "num_classes", "class_names")
+FOLDER_INFO_OPTIONS = ("ignore_index", "binary", "mask_suffix")
+
+
+def is_binary_loss(loss):
+    """Whether ``loss`` (or a term of a combined loss) is a binary one (one sigmoid channel),
+    e.g. ``losses.BinaryCrossEntropy`` or any loss built with ``mode="binary"``."""
+    terms = getattr(loss, "losses", None)  # a CombinedLoss's terms
+    if isinstance(terms, (list, tuple)):
+        return any(is_binary_loss(term) for term in terms)
+    return getattr(loss, "mode", None) == "binary"
+
+
 def _dataset_meta(name, data_dir, options):
     from kerasseg import datasets
 
-    info_options = {k: v for k, v in options.items() if k in ("variant", "num_classes",
-                                                               "class_names")}
+    info_options = {k: v for k, v in options.items() if k in INFO_OPTIONS}
     if name == "folder":
+        # Its options that change the class set, so that `info` and `load` agree.
+        info_options.update({k: v for k, v in options.items() if k in FOLDER_INFO_OPTIONS})
         info_options["data_dir"] = data_dir
     try:
         return datasets.info(name, **info_options)
@@ -806,7 +841,8 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
           data_dir=None, epochs=50, batch_size=8, crop_size=512, steps_per_epoch=None,
           val_steps=None, val_batch_size=1, val_crop_size=None, validation_freq=1,
           optimizer="sgd", learning_rate=None, weight_decay="default", warmup_steps=0,
-          end_learning_rate=None, loss=None, aux_loss_weight=0.4, mixed_precision=False,
+          end_learning_rate=None, loss=None, binary="auto", aux_loss_weight=0.4,
+          mixed_precision=False,
           jit_compile="auto", strategy="none", seed=0, train_split="train", val_split="val",
           model_options=None, dataset_options=None, val_dataset_options=None, augment=None,
           tensorboard=True, overwrite=False, verbose="auto", check=True):
@@ -825,7 +861,16 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
         each image at its own size the way ``inference.predict`` sees it.
     optimizer, learning_rate, weight_decay, warmup_steps, end_learning_rate: see
         ``make_optimizer``; the poly decay spans the whole run (epochs x steps_per_epoch).
-    loss: a ``keras.losses.Loss`` (default ``CrossEntropy(ignore_index)``).
+    loss: a ``keras.losses.Loss`` (default ``CrossEntropy(ignore_index)``, or
+        ``BinaryCrossEntropy(ignore_index)`` for a binary run).
+    binary: train a binary (background/foreground) model: ``num_classes=1`` with
+        ``activation="sigmoid"`` (unless ``model_options`` sets ``activation=None``: logits),
+        scored by ``metrics.MeanIoU(1)`` (mIoU over background and foreground, the monitored
+        ``val_mean_iou``), ``ForegroundIoU`` and ``PixelAccuracy(1)``. The dataset must have
+        2 classes (e.g. a ``folder`` set of 0/255 or 0/1 masks); otherwise it is a ValueError.
+        "auto" (the default): binary when ``loss`` is or contains a binary loss
+        (``BinaryCrossEntropy``, or any loss built with ``mode="binary"``); region losses such
+        as ``DiceLoss`` on the one-channel output score the foreground.
     mixed_precision: mixed_float16 on GPU, mixed_bfloat16 elsewhere. jit_compile: XLA
         (True/False/"auto"). strategy: "none", "mirrored", "multiworker", "tpu" or a Strategy.
     check: before the model is built, ``check_files`` reads the headers of the training and
@@ -848,6 +893,22 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
         raise ValueError(f"dataset {dataset!r} is a {meta.task} set; train needs segmentation "
                          f"masks.")
     num_classes, ignore_index = int(meta.num_classes), int(meta.ignore_index)
+    if isinstance(binary, str) and binary == "auto":
+        binary = loss is not None and is_binary_loss(loss)
+    binary = bool(binary)
+    from_logits = False
+    if binary:
+        if num_classes != 2:
+            why = "the loss is binary, so " if loss is not None and is_binary_loss(loss) else ""
+            raise ValueError(f"binary training: {why}the dataset needs 2 classes (background, "
+                             f"foreground), but {dataset!r} has {num_classes} "
+                             f"({', '.join(map(str, meta.class_names[:6]))}"
+                             f"{', ...' if num_classes > 6 else ''}).")
+        activation = model_options.setdefault("activation", "sigmoid")
+        if activation not in ("sigmoid", None):
+            raise ValueError(f"binary training needs activation 'sigmoid' (or None for logits); "
+                             f"got {activation!r}.")
+        from_logits = activation is None
     defaults = model_defaults(model)
     if backbone == "default":
         backbone = defaults.get("backbone")
@@ -906,14 +967,22 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     keras.config.set_dtype_policy(policy)
     try:
         with strategy.scope():
-            net = kerasseg.build(model, num_classes, backbone=backbone, weights=weights,
+            net = kerasseg.build(model, 1 if binary else num_classes, backbone=backbone,
+                                 weights=weights,
                                  input_shape=(None, None, channels), **model_options)
             opt = make_optimizer(optimizer, learning_rate, epochs * steps_per_epoch,
                                  warmup_steps, weight_decay, end_learning_rate)
-            main_loss = loss if loss is not None else losses.CrossEntropy(
-                ignore_index=ignore_index)
-            scores = [metrics.MeanIoU(num_classes, ignore_index=ignore_index),
-                      metrics.PixelAccuracy(num_classes, ignore_index=ignore_index)]
+            if binary:
+                main_loss = loss if loss is not None else losses.BinaryCrossEntropy(
+                    ignore_index=ignore_index, from_logits=from_logits)
+                scored = dict(ignore_index=ignore_index, from_logits=from_logits)
+                scores = [metrics.MeanIoU(1, **scored), metrics.ForegroundIoU(1, **scored),
+                          metrics.PixelAccuracy(1, **scored)]
+            else:
+                main_loss = loss if loss is not None else losses.CrossEntropy(
+                    ignore_index=ignore_index)
+                scores = [metrics.MeanIoU(num_classes, ignore_index=ignore_index),
+                          metrics.PixelAccuracy(num_classes, ignore_index=ignore_index)]
             n_outputs = len(net.outputs)
             if n_outputs > 1:
                 compile_args = dict(loss=[main_loss] * n_outputs,
@@ -932,7 +1001,7 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
         os.makedirs(output, exist_ok=True)
         _write_run_json(os.path.join(output, "run.json"), {
             "model": model, "backbone": backbone, "weights": weights,
-            "num_classes": num_classes,
+            "num_classes": num_classes, "binary": binary,
             "dataset": dataset, "class_names": list(meta.class_names),
             "palette": np.asarray(meta.palette).tolist(), "ignore_index": ignore_index,
             "crop_size": crop_size, "batch_size": batch_size, "epochs": epochs,
@@ -954,6 +1023,9 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
     """Score ``model`` on a dataset split: the ``metrics.summarize_confusion_matrix`` dict
     (mIoU, pixel accuracy, per-class IoU/accuracy/Dice with the dataset's class names).
 
+    A one-channel (binary sigmoid, or logit) model is scored on a 2-class set as background and
+    foreground (foreground where p > 0.5, or logit > 0), both classes reported.
+
     Batches come from ``validation_batches`` (by default each image at its own size, padded as
     ``inference.predict`` pads it); ``steps`` limits the number of batches. ``check`` first runs
     ``check_files`` on the split (a bad file raises ``DataError`` naming it).
@@ -964,16 +1036,26 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
     meta = _dataset_meta(dataset, data_dir, dataset_options)
     check_data_dir(dataset, data_dir)
     num_classes = int(model.outputs[0].shape[-1])
-    if num_classes != meta.num_classes:
+    binary = num_classes == 1 and meta.num_classes == 2
+    if num_classes == 1 and not binary:
+        raise ValueError(f"the model has one output channel (binary: background and "
+                         f"foreground) but dataset {dataset!r} has {meta.num_classes} classes.")
+    if num_classes != meta.num_classes and not binary:
         raise ValueError(f"the model predicts {num_classes} classes but dataset {dataset!r} "
                          f"has {meta.num_classes}.")
+    from_logits = False
+    if binary:
+        from kerasseg.inference import output_kind
+
+        from_logits = output_kind(model) == "logits"
     raw = datasets.load(dataset, data_dir=data_dir, split=split, **dataset_options)
     if check:
         check_files(raw, meta.num_classes, meta.ignore_index)
     ds = validation_batches(raw, batch_size, crop_size, meta.ignore_index)
     if steps:
         ds = ds.take(int(steps))
-    cm = metrics.ConfusionMatrix(num_classes, ignore_index=meta.ignore_index)
+    cm = metrics.ConfusionMatrix(num_classes, ignore_index=meta.ignore_index,
+                                 from_logits=from_logits)
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):

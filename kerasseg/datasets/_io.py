@@ -7,6 +7,7 @@ corrupt file surfaces as an error that names it. Label PNGs go through Pillow be
 ("P" mode) PNG decoded by OpenCV or tf.io gives colours, not the class indices it stores.
 """
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -72,6 +73,37 @@ def pair_by_stem(images, masks, dataset, mask_folder):
 
 
 # ----------------------------------------------------------------------------- decoding
+_QUIET = {"depth": 0, "saved": None}
+_QUIET_LOCK = threading.Lock()
+
+
+class _QuietOpenCV:
+    """OpenCV's own log lines off while decoding (a corrupt file is reported by our error, which
+    names it). Counted, so overlapping decodes in parallel tf.data threads restore the user's
+    level only when the last one ends."""
+
+    _logging = getattr(getattr(cv2, "utils", None), "logging", None)
+
+    def __enter__(self):
+        if self._logging is None:
+            return self
+        with _QUIET_LOCK:
+            if _QUIET["depth"] == 0:
+                _QUIET["saved"] = self._logging.getLogLevel()
+                self._logging.setLogLevel(self._logging.LOG_LEVEL_SILENT)
+            _QUIET["depth"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        if self._logging is None:
+            return False
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0:
+                self._logging.setLogLevel(_QUIET["saved"])
+        return False
+
+
 def read_rgb(path):
     """uint8 [H,W,3] RGB; raises ValueError naming the file when it cannot be decoded."""
     data = np.fromfile(path, np.uint8) if os.path.exists(path) else None
@@ -79,7 +111,10 @@ def read_rgb(path):
         raise FileNotFoundError(f"image file not found: {path!r}")
     # EXIF orientation is ignored: label maps carry none, and rotating only the image would
     # misalign the pair.
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    img = None
+    if data.size:
+        with _QuietOpenCV():
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise ValueError(f"cannot decode image file {path!r} (corrupt or not an image)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -160,7 +195,8 @@ def decode_pair_fn(lut, valid_desc, read_mask=read_label, read_image=read_rgb):
 def paths_dataset(items, decode, channels=3, label_shape=(None, None), shuffle_files=False, seed=None,
                   num_parallel_calls=tf.data.AUTOTUNE):
     """tf.data pipeline over file tuples; `decode(*paths) -> (image uint8, label int32)` runs in
-    Python (numpy_function) so its errors keep their file names."""
+    Python (numpy_function) so its errors keep their file names. The returned dataset carries
+    `kerasseg_files` (the tuples) and `kerasseg_decode` (the decoder) for `_registry.files_of`."""
     if not items:
         raise ValueError("no samples found")
     columns = tuple(list(col) for col in zip(*items))
@@ -178,4 +214,7 @@ def paths_dataset(items, decode, channels=3, label_shape=(None, None), shuffle_f
         label.set_shape(label_shape)
         return image, label
 
-    return ds.map(_map, num_parallel_calls=num_parallel_calls)
+    out = ds.map(_map, num_parallel_calls=num_parallel_calls)
+    out.kerasseg_files = [tuple(item) for item in items]
+    out.kerasseg_decode = decode
+    return out

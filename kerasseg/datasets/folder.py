@@ -20,7 +20,8 @@ set is binary: 255 (and 1, should some masks be 0/1) becomes class 1, with a sin
 folder saying so. The check runs only when `ignore_index` is not passed and the class count (from
 `num_classes`, `class_names` or classes.txt), if known, is 2: `ignore_index=255` keeps the plain
 reading (255 = ignore). `binary=True` forces the binary reading (0 -> 0, 1 and 255 -> 1, unless
-255 is the ignore_index) and `binary=False` turns the check off. A value other than 0, 1 and 255
+255 is the ignore_index: given explicitly, or by default where the sampled masks are 0/1 rather
+than 0/255) and `binary=False` turns the check off. A value other than 0, 1 and 255
 in an unsampled mask of a set read as binary is an error naming the file. Masks of 0 and 1 need no
 mapping: they are classes 0 and 1 already (255 still means ignore there). A binary set (0/255, or
 masks that `info` scans to two classes) has 2 classes, named ("background", "foreground") unless
@@ -101,6 +102,13 @@ def _class_names(data_dir, num_classes, class_names):
     return None
 
 
+class BinaryMaskWarning(UserWarning):
+    """The folder's masks were read as a binary 0/255 set. A plain `warnings` warning (filter it
+    with this category); the CLI prints it as one line (`kerasseg_one_line`)."""
+
+    kerasseg_one_line = True
+
+
 BINARY_NAMES = ("background", "foreground")
 BINARY_SAMPLE = 32  # mask files read to decide whether a set is binary
 _BINARY_CACHE = {}  # sampled files' (path, mtime, size) -> whether they make a 0/255 set
@@ -160,7 +168,7 @@ def _resolve(data_dir, num_classes, class_names, ignore_index, binary, mask_suff
                     f"folder: the masks in {data_dir!r} hold only the values 0 and 255 ({sampled} "
                     f"of {total} mask files read): reading a binary set, 255 -> class 1, 2 classes "
                     f"{tuple(shown)}. Pass ignore_index=255 if 255 means 'ignore'.",
-                    stacklevel=4)
+                    BinaryMaskWarning, stacklevel=4)
     elif binary:
         if names is not None and len(names) != 2:
             raise ValueError(f"folder: binary=True means 2 classes, but {len(names)} class names "
@@ -168,7 +176,11 @@ def _resolve(data_dir, num_classes, class_names, ignore_index, binary, mask_suff
         if ignore in (0, 1):
             raise ValueError(f"folder: binary=True needs an ignore_index other than the classes 0 "
                              f"and 1, got {ignore}")
-        encoding = 1 if ignore == 255 else 255
+        if ignore_index is None and data_dir is not None and os.path.isdir(data_dir):
+            # No ignore_index given: 0/255 masks are foreground 255, 0/1 masks keep 255 = ignore.
+            encoding = 255 if _binary_encoding(data_dir, mask_suffix)[0] else 1
+        else:
+            encoding = 1 if ignore == 255 else 255
     if encoding is not None and not named:
         names = BINARY_NAMES
     return names, ignore, encoding
