@@ -47,7 +47,8 @@ MODELS = {
     "kerasseg/unet_resnet50": "kerasseg `unet(backbone=\"resnet50\")`",
     "sm/unet_resnet50": "segmentation_models `Unet(\"resnet50\")`",
     "kerasseg/deeplabv3plus_resnet50": "kerasseg `deeplabv3plus(backbone=\"resnet50\", "
-                                       "output_stride=32, atrous_rates=(6, 12, 18))`",
+                                       "output_stride=32, atrous_rates=(6, 12, 18), "
+                                       "decoder_convs=1, decoder_kernel_size=1)`",
     "keras_hub/deeplabv3plus_resnet50": "keras-hub `DeepLabV3ImageSegmenter` (ResNet50, P5/P2)",
     "kerasseg/unet_paper": "kerasseg `unet(backbone=None, upsampling=\"nearest\", "
                            "batch_norm=False)`",
@@ -89,9 +90,11 @@ def build_model(key, classes, size):
         options = {
             "kerasseg/unet_resnet50": ("unet", {"backbone": "resnet50"}),
             # keras-hub's preset configuration: ASPP (rates 6, 12, 18) on the undilated
-            # stride-32 map. kerasseg's default, output stride 16, costs twice the FLOPs.
+            # stride-32 map, one 1x1 decoder convolution. kerasseg's default (output stride
+            # 16, the paper's two 3x3 decoder convolutions) costs over twice the FLOPs.
             "kerasseg/deeplabv3plus_resnet50": ("deeplabv3plus", {
-                "backbone": "resnet50", "output_stride": 32, "atrous_rates": (6, 12, 18)}),
+                "backbone": "resnet50", "output_stride": 32, "atrous_rates": (6, 12, 18),
+                "decoder_convs": 1, "decoder_kernel_size": 1}),
             # unet_2d's decoder: nearest upsampling, then two 3x3 convolutions; no batch norm.
             "kerasseg/unet_paper": ("unet", {"backbone": None, "filters": 64,
                                              "upsampling": "nearest", "batch_norm": False}),

@@ -329,6 +329,23 @@ def test_deeplab_at_output_stride_32_keeps_the_backbone_undilated():
         kerasseg.deeplabv3(K, weights=None, output_stride=32, input_shape=(48, 48, 3))
 
 
+def test_deeplabv3plus_decoder_options():
+    """keras-hub's preset decoder (one 1x1 of 256) against the paper's (two 3x3 of 256)."""
+    def build(**options):
+        return kerasseg.deeplabv3plus(K, backbone="mobilenetv2", weights=None, **options)
+
+    paper, light = build(), build(decoder_convs=1, decoder_kernel_size=1)
+    assert [l.name for l in light.layers if l.name.startswith("decoder_conv")] == [
+        "decoder_conv1_conv", "decoder_conv1_bn", "decoder_conv1_relu"]
+    assert light.get_layer("decoder_conv1_conv").kernel.shape == (1, 1, 256 + 48, 256)
+    # Exactly the two 3x3 kernels (no biases: batch norm follows) less the 1x1 one.
+    assert paper.count_params() - light.count_params() == (
+        9 * 304 * 256 + 9 * 256 * 256 + 4 * 256 - 304 * 256)
+    assert light(_images(1)).shape == (1, H, W, K)
+    with pytest.raises(ValueError, match="decoder_convs must be an integer >= 1"):
+        build(decoder_convs=0)
+
+
 @pytest.mark.parametrize("arch", ["deeplabv3", "pspnet"])
 def test_undilatable_backbone_is_a_value_error_naming_the_valid_ones(arch):
     with pytest.raises(ValueError) as info:

@@ -45,10 +45,10 @@ def dilated_features(arch, backbone, input_shape, weights, freeze_backbone, outp
     return encoder, dict(zip((2, 4, 8, 16, 32), feats))
 
 
-def _conv(x, filters, separable, name):
-    if separable:
-        return separable_conv_bn_act(x, filters, 3, name=name)
-    return conv_bn_act(x, filters, 3, name=name)
+def _conv(x, filters, separable, name, kernel_size=3):
+    if separable and kernel_size > 1:
+        return separable_conv_bn_act(x, filters, kernel_size, name=name)
+    return conv_bn_act(x, filters, kernel_size, name=name)
 
 
 def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
@@ -64,8 +64,9 @@ def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze
         low = conv_bn_act(feats[4], decoder["low_level_filters"], 1, name="decoder_low_level")
         x = ResizeLike("bilinear", name="decoder_upsample")(x, low)
         x = layers.Concatenate(name="decoder_concat")([x, low])
-        for i in (1, 2):
-            x = _conv(x, decoder["filters"], separable, name=f"decoder_conv{i}")
+        for i in range(1, decoder["convs"] + 1):
+            x = _conv(x, decoder["filters"], separable, name=f"decoder_conv{i}",
+                      kernel_size=decoder["kernel_size"])
     outputs = base.head(x, inputs, num_classes, activation)
     model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
     return base.load_weights(model, encoder, weights, arch)
@@ -93,13 +94,21 @@ def deeplabv3(num_classes, *, backbone="resnet50", weights="imagenet",
 def deeplabv3plus(num_classes, *, backbone="resnet50", weights="imagenet",
                   input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
                   output_stride=16, atrous_rates=None, filters=256, separable=False,
-                  dropout=0.1, low_level_filters=48, decoder_filters=256, name=None):
+                  dropout=0.1, low_level_filters=48, decoder_filters=256, decoder_convs=2,
+                  decoder_kernel_size=3, name=None):
     """DeepLabV3+; see the module docstring.
 
-    As deeplabv3, plus low_level_filters (the 1x1 projection of the stride-4 features, 48)
-    and decoder_filters (the two 3x3 decoder convolutions, 256).
+    As deeplabv3, plus low_level_filters (the 1x1 projection of the stride-4 features, 48),
+    decoder_filters, decoder_convs and decoder_kernel_size: the decoder's convolutions, the
+    paper's two 3x3 of 256 by default (keras-hub's DeepLabV3 presets have one 1x1 of 256, with
+    output_stride=32: ``decoder_convs=1, decoder_kernel_size=1``).
     """
-    decoder = {"low_level_filters": low_level_filters, "filters": decoder_filters}
+    for option, value in (("decoder_convs", decoder_convs),
+                          ("decoder_kernel_size", decoder_kernel_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"deeplabv3plus: {option} must be an integer >= 1; got {value!r}.")
+    decoder = {"low_level_filters": low_level_filters, "filters": decoder_filters,
+               "convs": decoder_convs, "kernel_size": decoder_kernel_size}
     return _build("deeplabv3plus", num_classes, backbone, weights, input_shape, activation,
                   freeze_backbone, output_stride, atrous_rates, filters, separable, dropout,
                   decoder, name)
