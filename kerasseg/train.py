@@ -502,23 +502,15 @@ def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_ep
     if verbose == "auto":
         verbose = default_verbose()
     started = time.time()
-    failure = None
     try:
-        history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                            validation_freq=validation_freq, callbacks=run_callbacks,
-                            shuffle=False, verbose=verbose)
-    except tf.errors.OpError as error:
-        failure = _data_error(error)
-        if failure is None:
-            raise
+        history = through_pipeline(lambda: model.fit(
+            train_data, validation_data=validation_data, epochs=epochs,
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+            validation_freq=validation_freq, callbacks=run_callbacks, shuffle=False,
+            verbose=verbose))
     finally:
         if not chief:
             shutil.rmtree(folder, ignore_errors=True)
-    if failure is not None:
-        # Raised here, outside the except clause, so that nothing keeps the TensorFlow error
-        # (and through its traceback the pipeline's iterator) alive.
-        _release(failure)
     seconds = time.time() - started
     if guard.tripped:
         good = guard.last_good_epoch + 1 if guard.last_good_epoch is not None else resumed_from
@@ -740,13 +732,23 @@ def _data_error(error):
     return None if message is None else DataError(message)
 
 
-def _release(error):
-    """Raise ``error`` once the failed pipeline's iterator is gone: its threads would otherwise
-    still run the loader's Python decoder while the interpreter shuts down (a hang at exit)."""
+def through_pipeline(run):
+    """``run()``; a TensorFlow error raised by a dataset pipeline comes out as its DataError.
+
+    Raised outside the except clause and after a garbage collection, once the failed
+    pipeline's iterator is gone: its threads would otherwise still run the loader's Python
+    decoder while the interpreter shuts down (a hang at exit).
+    """
     import gc
 
+    try:
+        return run()
+    except tf.errors.OpError as error:
+        failure = _data_error(error)
+        if failure is None:
+            raise
     gc.collect()
-    raise error
+    raise failure
 
 
 # --------------------------------------------------------------------------- train
@@ -928,15 +930,7 @@ def train(model="unet", dataset="shapes", *, output, backbone="default", weights
     if steps_per_epoch is None:
         n = int(raw_train.cardinality())
         if n < 0:  # unknown: count once
-            failure = None
-            try:
-                n = int(raw_train.reduce(0, lambda count, _: count + 1))
-            except tf.errors.OpError as error:
-                failure = _data_error(error)
-                if failure is None:
-                    raise
-            if failure is not None:
-                _release(failure)
+            n = int(through_pipeline(lambda: raw_train.reduce(0, lambda count, _: count + 1)))
         steps_per_epoch = n // int(batch_size)
         if steps_per_epoch < 1:
             raise ValueError(f"the {train_split!r} split of {dataset!r} has {n} samples, fewer "
@@ -1066,17 +1060,12 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
 
     total = int(ds.cardinality())
     bar = keras.utils.Progbar(total if total > 0 else None, verbose=verbose, unit_name="batch")
-    failure = None
-    try:
+    def run():
         for i, (images, labels) in enumerate(ds):
             step(images, labels)
             bar.update(i + 1)
-    except tf.errors.OpError as error:
-        failure = _data_error(error)
-        if failure is None:
-            raise
-    if failure is not None:
-        _release(failure)
+
+    through_pipeline(run)
     return metrics.summarize_confusion_matrix(cm.result().numpy(), meta.class_names)
 
 
