@@ -62,3 +62,36 @@ def test_the_cli_turns_onednn_on_unless_the_user_chose(setting, expected):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+SAVE = """
+import sys, numpy as np, kerasseg
+model = kerasseg.deeplabv3(3, backbone="mobilenetv2", weights=None)
+model(np.zeros((1, 64, 64, 3), "float32"))
+model.save(sys.argv[1])
+"""
+LOAD_AND_FIT = """
+import sys, keras, numpy as np, kerasseg
+from kerasseg.layers.core import DilatedConv2D
+model = keras.models.load_model(sys.argv[1])
+assert any(isinstance(l, DilatedConv2D) for l in model.layers)
+model.compile(optimizer="sgd", loss=kerasseg.losses.CrossEntropy())
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+y = rng.integers(0, 3, (2, 64, 64)).astype("int32")
+loss = model.fit(x, y, epochs=2, verbose=0).history["loss"]
+assert np.all(np.isfinite(loss)), loss
+print("trained", loss[-1])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("saved_with,loaded_with", [("1", "0"), ("0", "1")])
+def test_a_model_saved_under_one_setting_trains_under_the_other(tmp_path, saved_with,
+                                                                 loaded_with):
+    path = str(tmp_path / "deeplab.keras")
+    saved = _run(["-c", SAVE, path], saved_with, timeout=300)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    loaded = _run(["-c", LOAD_AND_FIT, path], loaded_with, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert "trained" in loaded.stdout
