@@ -103,7 +103,11 @@ def test_models_train_under_xla(name, options):
     np.testing.assert_allclose(xla, native, atol=1e-4)
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    first = float(loss_fn(y, model(x, training=True)))
+    # The training-mode loss, compiled by XLA too: natively (oneDNN or TensorFlow's generic
+    # kernels) batch norm over SegNet's 1x1 deepest maps amplifies rounding differences to
+    # a few tenths of a per cent.
+    train_forward = tf.function(lambda x: model(x, training=True), jit_compile=True)
+    first = float(loss_fn(y, train_forward(x)))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss_fn, jit_compile=True)
     losses = [float(model.train_on_batch(x, y)) for _ in range(5)]
     assert losses[0] == pytest.approx(first, rel=1e-4)
