@@ -5,12 +5,11 @@ Every expected value is computed here in numpy from the definitions.
 import os
 import warnings
 
-import cv2
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from folder_cli import write_squares
 
 import kerasseg
 from kerasseg import data, datasets
@@ -265,22 +264,8 @@ def test_binary_metric_config_round_trip(cls):
 def _square_set(root, foreground, n=6, size=64, seed=0, split=None, bad=None):
     """`n` dark images with one bright square each, masks 0 / `foreground`; mask `bad` (an index)
     gets one pixel of value 128."""
-    rng = np.random.default_rng(seed)
     base = os.path.join(root, split) if split else str(root)
-    os.makedirs(os.path.join(base, "images"), exist_ok=True)
-    os.makedirs(os.path.join(base, "masks"), exist_ok=True)
-    for i in range(n):
-        image = rng.integers(0, 40, (size, size, 3)).astype(np.uint8)
-        mask = np.zeros((size, size), np.uint8)
-        side = int(rng.integers(12, 28))
-        y0, x0 = rng.integers(0, size - side, 2)
-        image[y0:y0 + side, x0:x0 + side] = rng.integers(200, 256, (side, side, 3))
-        mask[y0:y0 + side, x0:x0 + side] = foreground
-        if i == bad:
-            mask[0, 0] = 128
-        assert cv2.imwrite(os.path.join(base, "images", f"im{i}.png"),
-                           cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        Image.fromarray(mask).save(os.path.join(base, "masks", f"im{i}.png"))
+    write_squares(base, foreground, n, np.random.default_rng(seed), size=size, bad=bad)
 
 
 def _pairs(ds):

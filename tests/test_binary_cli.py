@@ -6,8 +6,6 @@ OpenCV stays quiet on a corrupt file."""
 import csv
 import json
 import os
-import subprocess
-import sys
 import warnings
 
 import cv2
@@ -15,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import folder_cli
 import kerasseg
 from kerasseg import cli, datasets, inference
 from kerasseg import train as training
 from kerasseg.datasets import _io
 from kerasseg.datasets._registry import files_of
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300  # a subprocess that reaches it has hung
 SIZE = 64
 TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",
@@ -34,26 +32,13 @@ def square_set(root, foreground, n_train=10, n_val=2, seed=0):
     The same seed gives the same images and squares whatever `foreground` is."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):
-        os.makedirs(os.path.join(root, split, "images"), exist_ok=True)
-        os.makedirs(os.path.join(root, split, "masks"), exist_ok=True)
-        for i in range(n):
-            image = rng.integers(0, 40, (SIZE, SIZE, 3)).astype(np.uint8)
-            mask = np.zeros((SIZE, SIZE), np.uint8)
-            side = int(rng.integers(12, 28))
-            y0, x0 = rng.integers(0, SIZE - side, 2)
-            image[y0:y0 + side, x0:x0 + side] = rng.integers(200, 256, (side, side, 3))
-            mask[y0:y0 + side, x0:x0 + side] = foreground
-            Image.fromarray(image).save(os.path.join(root, split, "images", f"im{i:02d}.png"))
-            Image.fromarray(mask).save(os.path.join(root, split, "masks", f"im{i:02d}.png"))
+        folder_cli.write_squares(os.path.join(root, split), foreground, n, rng, size=SIZE,
+                                 name="im{i:02d}")
     return str(root)
 
 
 def run_cli(*argv):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for name in ("KERASSEG_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL"):
-        env.pop(name, None)  # the defaults users get
-    return subprocess.run([sys.executable, "-m", "kerasseg.cli", *map(str, argv)],
-                          capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    return folder_cli.run_cli(*argv, timeout=TIMEOUT)
 
 
 def losses_of(history_path):

@@ -2,18 +2,16 @@
 exit status 2, no traceback, and a prompt exit: found by the scan of the split's files before the
 model is built, or (scan skipped, or a file it did not sample) by the input pipeline mid-fit."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+import folder_cli
 from kerasseg import datasets, train as training
 from kerasseg.datasets._registry import DataError, files_of, pipeline_error_message
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 150  # a subprocess that reaches it has hung: the test fails on the timeout
 TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",
         "--model-option", "depth=2", "--weights", "none", "--crop-size", "32", "--epochs", "1",
@@ -72,11 +70,7 @@ PROBLEMS = {
 
 
 def run_cli(*argv):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for name in ("KERASSEG_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL"):
-        env.pop(name, None)  # the defaults users get
-    return subprocess.run([sys.executable, "-m", "kerasseg.cli", *map(str, argv)],
-                          capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    return folder_cli.run_cli(*argv, timeout=TIMEOUT)
 
 
 def assert_one_line_error(proc, command, path, problem):

@@ -1,0 +1,39 @@
+"""Shared by the CLI and binary-mask tests: generated `folder` sets and the CLI in a subprocess."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_squares(base, foreground, n, rng, size=64, name="im{i}", bad=None):
+    """`n` dark-noise images with one bright square each into base/images and base/masks,
+    masks 0 / `foreground`; mask number `bad` gets one pixel of value 128. The same `rng`
+    state gives the same images and squares whatever `foreground` is."""
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(base, sub), exist_ok=True)
+    for i in range(n):
+        image = rng.integers(0, 40, (size, size, 3)).astype(np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        side = int(rng.integers(12, 28))
+        y0, x0 = rng.integers(0, size - side, 2)
+        image[y0:y0 + side, x0:x0 + side] = rng.integers(200, 256, (side, side, 3))
+        mask[y0:y0 + side, x0:x0 + side] = foreground
+        if i == bad:
+            mask[0, 0] = 128
+        stem = name.format(i=i)
+        Image.fromarray(image).save(os.path.join(base, "images", f"{stem}.png"))
+        Image.fromarray(mask).save(os.path.join(base, "masks", f"{stem}.png"))
+
+
+def run_cli(*argv, timeout):
+    """`python -m kerasseg.cli ARGV` with the defaults users get (no debug, TensorFlow's and
+    OpenCV's log levels unset); a run that reaches `timeout` has hung."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for name in ("KERASSEG_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "kerasseg.cli", *map(str, argv)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
