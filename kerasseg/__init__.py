@@ -27,10 +27,10 @@ ARCHITECTURES = (
     "fc_densenet67", "fcn16s", "fcn32s", "fcn8s", "fpn", "linknet", "pspnet", "refinenet",
     "segnet", "unet", "unetpp",
 )
-# Submodules: the first seven register Keras objects and are imported with the package; the
-# others on first use.
-_REGISTERING = ("backbones", "layers", "losses", "metrics", "datasets", "data", "models")
-_ON_USE = ("inference", "export", "visualize", "train", "dilate", "visualize_metrics")
+# Submodules: the first eight register Keras objects (train: the learning-rate schedules a
+# compiled model's optimizer saves) and are imported with the package; the others on first use.
+_REGISTERING = ("backbones", "layers", "losses", "metrics", "datasets", "data", "models", "train")
+_ON_USE = ("inference", "export", "visualize", "dilate", "visualize_metrics")
 # Functions and tables, by the submodule that defines them.
 _NAMES = {
     "build": "models",
