@@ -18,39 +18,19 @@ import os
 import cv2
 import numpy as np
 
+from kerasseg.ops.palette import default_palette
+
 __all__ = ["palette", "colorize", "overlay", "save_image", "grid", "plot_history",
            "plot_confusion_matrix", "plot_per_class_iou", "IGNORE_COLOUR"]
 
 # The colour PASCAL VOC gives its 255 ("ignore") label: light grey, unlike any class colour.
 IGNORE_COLOUR = (224, 224, 192)
-_VOC_COLOURS = 256
 _GAP_COLOUR = 255
 
 
 def palette(num_classes):
-    """``(num_classes, 3)`` uint8 RGB colours, the same for the same count.
-
-    The first 256 are PASCAL VOC's bit-interleaved colours (index 0 black, 1 dark red, 2 green,
-    ...; 255 is VOC's ignore grey), so VOC masks look as in the dataset. Beyond 256 the hue
-    steps by the golden angle, which keeps consecutive colours far apart.
-    """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 0:
-        raise ValueError(f"num_classes must be a non-negative integer; got {num_classes!r}.")
-    colours = np.zeros((num_classes, 3), np.uint8)
-    for index in range(min(num_classes, _VOC_COLOURS)):
-        code, rgb = index, [0, 0, 0]
-        # Bits 0, 1, 2 of each 3-bit group of the index go to R, G, B, from the top bit down.
-        for bit in range(7, -1, -1):
-            for channel in range(3):
-                rgb[channel] |= ((code >> channel) & 1) << bit
-            code >>= 3
-        colours[index] = rgb
-    for index in range(_VOC_COLOURS, num_classes):
-        hue = int((index * 137.50776) % 360) // 2  # OpenCV hue is 0..179
-        hsv = np.array([[[hue, 200, 230 - 60 * (index % 2)]]], np.uint8)
-        colours[index] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
-    return colours
+    """``(num_classes, 3)`` uint8 RGB colours (``kerasseg.ops.palette.default_palette``)."""
+    return default_palette(num_classes)
 
 
 # The parameters named ``palette`` below shadow the function; they reach it by this name.
