@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasseg.layers.core import FusedBatchNormalization, UpsampleConv2D  # noqa: E402
+from kerasseg.layers import FusedBatchNormalization, UpsampleConv2D  # noqa: E402
 
 # (coarse map, skip map or None, filters) of the five decoder stages at 256x256.
 STAGES = {

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers import core
-from kerasseg.layers.core import (DilatedConv2D, FusedBatchNormalization, UpsampleConv2D,
-                                  use_fast_kernels)
+from kerasseg.layers import (DilatedConv2D, FusedBatchNormalization, UpsampleConv2D,
+                             use_fast_kernels)
+from kerasseg.ops import conv as core
 
 RNG_SEED = (11, 12)
 
@@ -117,7 +117,7 @@ def test_generic_dilated_gradient_matches_keras(kernel_size, rate, padding, size
     kernel = stock.kernel
     want, want_grads = _grads(stock, [x], [kernel])
     got, got_grads = _grads(
-        lambda x: core._generic_dilated_conv2d(x, tf.convert_to_tensor(kernel), list(rate),
+        lambda x: core.generic_dilated_conv2d(x, tf.convert_to_tensor(kernel), list(rate),
                                                padding), [x], [kernel])
     _assert_close([got], [want])
     _assert_close(got_grads, want_grads)

@@ -72,7 +72,7 @@ model.save(sys.argv[1])
 """
 LOAD_AND_FIT = """
 import sys, keras, numpy as np, kerasseg
-from kerasseg.layers.core import DilatedConv2D
+from kerasseg.layers import DilatedConv2D
 model = keras.models.load_model(sys.argv[1])
 assert any(isinstance(l, DilatedConv2D) for l in model.layers)
 model.compile(optimizer="sgd", loss=kerasseg.losses.CrossEntropy())

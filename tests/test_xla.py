@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 import kerasseg
-from kerasseg.layers.core import in_xla_context, nearest_resize_by_gather
+from kerasseg.ops.resize import in_xla_context, nearest_resize_by_gather
 from kerasseg.layers.unpooling import MaxPoolingWithArgmax
 
 
@@ -50,7 +50,7 @@ def test_nearest_resize_gradient_under_xla_equals_native():
         with tf.GradientTape() as tape:
             tape.watch(x)
             reference = tf.zeros((1, 12, 11, 1))
-            from kerasseg.layers.core import upsample_like
+            from kerasseg.layers import upsample_like
             loss = tf.reduce_sum(upsample_like(x, reference, "nearest") * weights)
         return tape.gradient(loss, x)
 

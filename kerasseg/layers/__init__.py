@@ -1,20 +1,35 @@
-"""Shared building blocks: one module per kind, everything re-exported here.
+"""Keras layers and blocks shared by the architectures, one module per kind.
 
-core: conv-bn-act, ResizeLike. Further modules (pooling, unpooling, dense blocks, refinement)
-are added by the architectures that need them and re-exported below.
+conv: conv-bn-act and the fast-kernel layers (FusedBatchNormalization, DilatedConv2D);
+upsampling: ResizeLike, UpsampleConv2D; pooling: ASPP, pyramid pooling; unpooling: SegNet's
+argmax unpooling, FCN's bilinear kernel; dense: FC-DenseNet blocks; refine: RefineNet blocks.
+Importing this package registers every custom layer with Keras.
 """
-import importlib
-import pkgutil
+from kerasseg.layers.conv import (DilatedConv2D, FusedBatchNormalization, bn_act, conv_bn_act,
+                                  use_fast_kernels)
+from kerasseg.layers.dense import dense_block, transition_down, transition_up
+from kerasseg.layers.pooling import (AdaptiveAveragePooling2D, aspp, image_pooling,
+                                     pyramid_pooling_module, separable_conv_bn_act)
+from kerasseg.layers.refine import (chained_residual_pooling, multi_resolution_fusion,
+                                    refinenet_block, residual_conv_unit)
+from kerasseg.layers.unpooling import (BilinearUpsampling, MaxPoolingWithArgmax, MaxUnpooling,
+                                       bilinear_kernel)
+from kerasseg.layers.upsampling import (ResizeLike, UpsampleConv2D, upsample_conv_bn_act,
+                                        upsample_like)
 
-from kerasseg.layers.core import ResizeLike, conv_bn_act, upsample_like  # noqa: F401
-
-
-def _export_all():
-    # Each block module lists its public names in __all__; importing registers its layers.
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for public in getattr(module, "__all__", ()):
-            globals()[public] = getattr(module, public)
-
-
-_export_all()
+__all__ = [
+    # conv
+    "DilatedConv2D", "FusedBatchNormalization", "bn_act", "conv_bn_act", "use_fast_kernels",
+    # upsampling
+    "ResizeLike", "UpsampleConv2D", "upsample_conv_bn_act", "upsample_like",
+    # pooling
+    "AdaptiveAveragePooling2D", "aspp", "image_pooling", "pyramid_pooling_module",
+    "separable_conv_bn_act",
+    # unpooling
+    "BilinearUpsampling", "MaxPoolingWithArgmax", "MaxUnpooling", "bilinear_kernel",
+    # dense
+    "dense_block", "transition_down", "transition_up",
+    # refine
+    "chained_residual_pooling", "multi_resolution_fusion", "refinenet_block",
+    "residual_conv_unit",
+]

@@ -7,7 +7,7 @@ instead of quadratic.
 """
 from keras import layers
 
-from kerasseg.layers.core import FusedBatchNormalization
+from kerasseg.layers.conv import FusedBatchNormalization
 
 __all__ = ["dense_block", "transition_down", "transition_up"]
 

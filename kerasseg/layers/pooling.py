@@ -7,7 +7,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers.core import FusedBatchNormalization, ResizeLike, conv_bn_act
+from kerasseg.layers.conv import FusedBatchNormalization, conv_bn_act
+from kerasseg.layers.upsampling import ResizeLike
 
 __all__ = ["AdaptiveAveragePooling2D", "aspp", "image_pooling", "pyramid_pooling_module",
            "separable_conv_bn_act"]

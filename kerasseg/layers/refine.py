@@ -7,7 +7,7 @@ norm, as in the paper: they refine features of a batch-normalized encoder.
 """
 from keras import layers
 
-from kerasseg.layers.core import upsample_like
+from kerasseg.layers.upsampling import upsample_like
 
 __all__ = ["residual_conv_unit", "multi_resolution_fusion", "chained_residual_pooling",
            "refinenet_block"]

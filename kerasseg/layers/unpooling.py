@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers.core import in_xla_context
+from kerasseg.ops.resize import in_xla_context
 
 __all__ = ["BilinearUpsampling", "MaxPoolingWithArgmax", "MaxUnpooling", "bilinear_kernel"]
 
