@@ -1,108 +1,15 @@
-"""Streaming segmentation metrics, all read off one confusion matrix per metric.
-
-Each metric is ``Cls(num_classes, ignore_index=255, from_logits=False, name=...)`` and accumulates
-a ``num_classes x num_classes`` confusion matrix (2 x 2 for ``num_classes=1``; rows: ground
-truth, columns: prediction) in a float64 variable (exact for counts up to 2**53) that is summed
-across replicas under ``tf.distribute`` (``aggregation="sum"``, synchronised on read), so
-``evaluate`` and the epoch logs of ``fit`` are those of the whole data set. (Keras' per-step
-progress bar under a distribution strategy averages the replicas' running values; only the final
-figures are exact.)
-
-* ``y_true``: class indices ``(N, H, W)`` or ``(N, H, W, 1)``; ``ignore_index`` pixels are skipped.
-* ``y_pred``: scores ``(N, H, W, C)`` (probabilities or logits, argmaxed over the last axis), a
-  one-channel binary output ``(N, H, W, 1)`` (foreground where ``p > 0.5``, or ``logit > 0`` with
-  ``from_logits=True``), or integer class indices ``(N, H, W)``.
-
-Binary segmentation: a model built with ``num_classes=1, activation="sigmoid"`` takes metrics
-built with ``num_classes=1`` (or 2, the same thing): labels are 0 (background) and 1
-(foreground), and the matrix is 2 x 2, so ``MeanIoU(1)`` is the mean IoU of background and
-foreground and ``ForegroundIoU()`` the IoU of the foreground alone.
-
-Definitions follow mmsegmentation: per class ``IoU = TP / (TP + FP + FN)``,
-``accuracy = TP / (TP + FN)``, ``Dice = 2 TP / (2 TP + FP + FN)``; a class with an empty
-denominator (absent from both truth and prediction, or from truth for accuracy) is NaN and left
-out of the class means. ``FrequencyWeightedIoU`` weights each IoU by the class's share of the
-valid ground-truth pixels. A metric that has seen no valid pixel reports 0 for its means.
-(segmentation_models' ``macro`` average scores an absent class as 1 instead; kerasseg does not.)
-
-A label outside ``[0, num_classes)`` (``[0, 2)`` for ``num_classes=1``) that is not
-``ignore_index`` is an error: a ``ValueError`` naming the value when run eagerly, an
-``InvalidArgumentError`` with the same text inside ``fit``/``evaluate``. XLA
-(``jit_compile=True``, Keras' default on GPU) drops graph asserts, so the metrics also count such
-labels: once any was seen every result is NaN and ``report()`` raises.
-"""
-import json
-import math
-
+"""The streaming confusion-matrix metrics: one matrix per metric, each reading its score off it
+(see the package doc for the conventions)."""
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasseg.losses import check_label_range, first_bad_label, sparse_labels
+from kerasseg.metrics.report import format_report, summarize_confusion_matrix
+from kerasseg.metrics.scores import confusion_matrix_scores
+from kerasseg.ops.labels import check_label_range, first_bad_label, sparse_labels
 
-__all__ = [
-    "PixelAccuracy",
-    "MeanPixelAccuracy",
-    "MeanIoU",
-    "FrequencyWeightedIoU",
-    "DiceScore",
-    "PerClassIoU",
-    "ForegroundIoU",
-    "BinaryIoU",
-    "ConfusionMatrix",
-    "confusion_matrix_scores",
-    "summarize_confusion_matrix",
-    "format_report",
-]
-
-_register = keras.saving.register_keras_serializable(package="kerasseg")
-
-
-def confusion_matrix_scores(cm):
-    """Per-class and mean scores of a confusion matrix (rows truth, columns prediction).
-
-    Works on a tensor or array; returns a dict of float64 tensors: ``iou``, ``accuracy``, ``dice``
-    (per class, NaN where undefined), ``gt_pixels``, ``pred_pixels``, ``true_positives`` and the
-    scalars ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``fw_iou``, ``mean_dice``.
-    """
-    cm = tf.cast(tf.convert_to_tensor(cm), tf.float64)
-    tp = tf.linalg.diag_part(cm)
-    gt = tf.reduce_sum(cm, axis=1)
-    pred = tf.reduce_sum(cm, axis=0)
-    union = gt + pred - tp
-    total = tf.reduce_sum(gt)
-
-    iou = _nan_divide(tp, union)
-    accuracy = _nan_divide(tp, gt)
-    dice = _nan_divide(2.0 * tp, gt + pred)
-    freq = tf.math.divide_no_nan(gt, total)
-    return {
-        "iou": iou,
-        "accuracy": accuracy,
-        "dice": dice,
-        "gt_pixels": gt,
-        "pred_pixels": pred,
-        "true_positives": tp,
-        "pixel_accuracy": tf.math.divide_no_nan(tf.reduce_sum(tp), total),
-        "mean_accuracy": _nan_mean(accuracy),
-        "mean_iou": _nan_mean(iou),
-        "fw_iou": tf.reduce_sum(freq * _nan_to_zero(iou)),
-        "mean_dice": _nan_mean(dice),
-    }
-
-
-def _nan_divide(numerator, denominator):
-    nan = tf.constant(float("nan"), numerator.dtype)
-    return tf.where(denominator > 0, tf.math.divide_no_nan(numerator, denominator), nan)
-
-
-def _nan_to_zero(x):
-    return tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
-
-
-def _nan_mean(x):
-    defined = tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype)
-    return tf.math.divide_no_nan(tf.reduce_sum(_nan_to_zero(x)), tf.reduce_sum(defined))
+__all__ = ["BinaryIoU", "ConfusionMatrix", "DiceScore", "ForegroundIoU", "FrequencyWeightedIoU",
+           "MeanIoU", "MeanPixelAccuracy", "PerClassIoU", "PixelAccuracy"]
 
 
 class _ConfusionMatrixMetric(keras.metrics.Metric):
@@ -190,26 +97,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         in_range = tf.logical_and(valid, tf.logical_not(bad))
         in_range = tf.logical_and(in_range, tf.logical_not(bad_pred))
 
-        # Pixels that do not count go to one extra bin that is dropped, which keeps every shape
-        # static (XLA-friendly) and the counting in integers.
-        bins = n * n
-        index = tf.where(in_range, labels * n + predicted, bins)
-        index = tf.reshape(index, [-1])
-        # A segment sum, not bincount: bincount's output size is computed from the data,
-        # which XLA cannot compile when the data comes out of a network.
-        if sample_weight is None:
-            counts = tf.cast(
-                tf.math.unsorted_segment_sum(tf.ones_like(index), index, bins + 1), tf.float64
-            )
-        else:
-            weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
-            if weights.shape.rank == labels.shape.rank + 1 and weights.shape[-1] == 1:
-                weights = tf.squeeze(weights, -1)
-            while weights.shape.rank < labels.shape.rank:
-                weights = tf.expand_dims(weights, -1)
-            weights = tf.reshape(tf.broadcast_to(weights, tf.shape(labels)), [-1])
-            counts = tf.math.unsorted_segment_sum(weights, index, bins + 1)
-        update = tf.reshape(counts[:bins], (n, n))
+        update = _confusion_counts(labels, predicted, in_range, n, sample_weight)
 
         n_bad = tf.reduce_sum(tf.cast(bad, tf.float64))
         first_bad = first_bad_label(labels, bad)
@@ -272,7 +160,31 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         }
 
 
-@_register
+def _confusion_counts(labels, predicted, counted, n, sample_weight=None):
+    """The ``n x n`` float64 confusion matrix of the ``counted`` pixels, optionally weighted
+    by a per-sample or per-pixel ``sample_weight``."""
+    # Pixels that do not count go to one extra bin that is dropped, which keeps every shape
+    # static (XLA-friendly) and the counting in integers.
+    bins = n * n
+    index = tf.reshape(tf.where(counted, labels * n + predicted, bins), [-1])
+    # A segment sum, not bincount: bincount's output size is computed from the data,
+    # which XLA cannot compile when the data comes out of a network.
+    if sample_weight is None:
+        counts = tf.cast(
+            tf.math.unsorted_segment_sum(tf.ones_like(index), index, bins + 1), tf.float64
+        )
+    else:
+        weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float64)
+        if weights.shape.rank == labels.shape.rank + 1 and weights.shape[-1] == 1:
+            weights = tf.squeeze(weights, -1)
+        while weights.shape.rank < labels.shape.rank:
+            weights = tf.expand_dims(weights, -1)
+        weights = tf.reshape(tf.broadcast_to(weights, tf.shape(labels)), [-1])
+        counts = tf.math.unsorted_segment_sum(weights, index, bins + 1)
+    return tf.reshape(counts[:bins], (n, n))
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
 class PixelAccuracy(_ConfusionMatrixMetric):
     """Share of valid pixels classified correctly (mmsegmentation's aAcc)."""
 
@@ -280,7 +192,7 @@ class PixelAccuracy(_ConfusionMatrixMetric):
     _score = "pixel_accuracy"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class MeanPixelAccuracy(_ConfusionMatrixMetric):
     """Mean over classes of TP / (TP + FN); classes without ground-truth pixels are left out."""
 
@@ -288,7 +200,7 @@ class MeanPixelAccuracy(_ConfusionMatrixMetric):
     _score = "mean_accuracy"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class MeanIoU(_ConfusionMatrixMetric):
     """Mean over classes of TP / (TP + FP + FN); classes absent from truth and prediction are
     left out."""
@@ -297,7 +209,7 @@ class MeanIoU(_ConfusionMatrixMetric):
     _score = "mean_iou"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class FrequencyWeightedIoU(_ConfusionMatrixMetric):
     """Sum over classes of IoU times the class's share of the valid ground-truth pixels."""
 
@@ -305,7 +217,7 @@ class FrequencyWeightedIoU(_ConfusionMatrixMetric):
     _score = "fw_iou"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class DiceScore(_ConfusionMatrixMetric):
     """Mean over classes of the hard Dice 2 TP / (2 TP + FP + FN); absent classes are left out."""
 
@@ -313,7 +225,7 @@ class DiceScore(_ConfusionMatrixMetric):
     _score = "mean_dice"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class PerClassIoU(_ConfusionMatrixMetric):
     """IoU of every class, a vector of length ``num_classes`` (NaN for a class never seen);
     length 2 (background, foreground) for ``num_classes=1``."""
@@ -322,7 +234,7 @@ class PerClassIoU(_ConfusionMatrixMetric):
     _score = "iou"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class ForegroundIoU(_ConfusionMatrixMetric):
     """IoU of the foreground (class 1) of a binary task, ``TP / (TP + FP + FN)``, a scalar.
 
@@ -359,7 +271,7 @@ class ForegroundIoU(_ConfusionMatrixMetric):
 BinaryIoU = ForegroundIoU
 
 
-@_register
+@keras.saving.register_keras_serializable(package="kerasseg")
 class ConfusionMatrix(_ConfusionMatrixMetric):
     """The confusion matrix itself (float64, rows truth, columns prediction) with ``report()``.
 
@@ -371,78 +283,3 @@ class ConfusionMatrix(_ConfusionMatrixMetric):
 
     def result(self):
         return tf.identity(self.total_cm)
-
-
-# --------------------------------------------------------------------------- reports
-
-
-def _py(value):
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def summarize_confusion_matrix(cm, class_names=None):
-    """JSON-able summary of a confusion matrix (rows truth, columns prediction).
-
-    Returns ``{"num_classes", "pixel_accuracy", "mean_accuracy", "mean_iou", "fw_iou", "mean_dice",
-    "total_pixels", "classes": [{"name", "iou", "accuracy", "dice", "gt_pixels", "pred_pixels",
-    "true_positives"}, ...]}``; undefined scores are ``None``.
-    """
-    cm = np.asarray(cm, dtype=np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"A confusion matrix must be square; got shape {cm.shape}.")
-    n = cm.shape[0]
-    if class_names is None:
-        class_names = [str(i) for i in range(n)]
-    class_names = [str(c) for c in class_names]
-    if len(class_names) != n:
-        raise ValueError(f"Got {len(class_names)} class names for {n} classes.")
-    scores = {k: v.numpy() for k, v in confusion_matrix_scores(cm).items()}
-    classes = []
-    for i, name in enumerate(class_names):
-        classes.append(
-            {
-                "name": name,
-                "iou": _py(scores["iou"][i]),
-                "accuracy": _py(scores["accuracy"][i]),
-                "dice": _py(scores["dice"][i]),
-                "gt_pixels": float(scores["gt_pixels"][i]),
-                "pred_pixels": float(scores["pred_pixels"][i]),
-                "true_positives": float(scores["true_positives"][i]),
-            }
-        )
-    summary = {"num_classes": n, "total_pixels": float(cm.sum())}
-    for key in ("pixel_accuracy", "mean_accuracy", "mean_iou", "fw_iou", "mean_dice"):
-        summary[key] = _py(scores[key])
-    summary["classes"] = classes
-    json.dumps(summary)  # fail here, not in the caller's json.dump, if something is not JSON-able
-    return summary
-
-
-def format_report(summary, digits=2):
-    """Renders ``summarize_confusion_matrix``'s dict as a fixed-width table (scores in %)."""
-
-    def pct(v):
-        return "n/a" if v is None else f"{100.0 * v:.{digits}f}"
-
-    rows = [
-        (c["name"], pct(c["iou"]), pct(c["accuracy"]), pct(c["dice"]),
-         f"{c['gt_pixels']:.0f}", f"{c['pred_pixels']:.0f}")
-        for c in summary["classes"]
-    ]
-    header = ("class", "IoU", "Acc", "Dice", "GT pixels", "Pred pixels")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-
-    def line(cells):
-        first = cells[0].ljust(widths[0])
-        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
-
-    out = [line(header), "-" * len(line(header))]
-    out += [line(r) for r in rows]
-    out.append("-" * len(line(header)))
-    out.append(
-        f"mIoU {pct(summary['mean_iou'])}  mAcc {pct(summary['mean_accuracy'])}  "
-        f"mDice {pct(summary['mean_dice'])}  aAcc {pct(summary['pixel_accuracy'])}  "
-        f"fwIoU {pct(summary['fw_iou'])}  ({summary['total_pixels']:.0f} valid pixels)"
-    )
-    return "\n".join(out)
