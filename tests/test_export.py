@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from kerasseg import export, inference, visualize
-from shared_models import K, random_blocks, trained_unet
+from tests.shared_models import K, random_blocks, trained_unet
 
 CLASS_NAMES = ["red", "green", "blue", "dark"]
 ODD_SIZES = [(37, 53), (21, 90), (64, 64)]

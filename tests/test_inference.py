@@ -10,7 +10,7 @@ import pytest
 
 from kerasseg import inference
 
-from shared_models import K, random_blocks, trained_unet
+from tests.shared_models import K, random_blocks, trained_unet
 
 # Each colour is the clear winner of one class under PIXEL_KERNEL below.
 COLOURS = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
@@ -206,7 +206,7 @@ def test_varied_sizes_do_not_retrace_each_time(rng):
     model = pixel_model()
     for size in [(20, 30), (33, 41), (50, 17), (64, 64), (70, 90), (15, 15)]:
         inference.predict(model, colour_image(rng, *size)[0])
-    assert inference._runner(model).experimental_get_tracing_count() <= 3
+    assert inference.runner(model).experimental_get_tracing_count() <= 3
 
 
 # ----------------------------------------------------------------------------- TTA

@@ -9,7 +9,7 @@ from sklearn.metrics import jaccard_score
 
 from kerasseg import losses as L
 from kerasseg import metrics as M
-from kerasseg import visualize_metrics as V
+from kerasseg.visualize import plots as V
 
 IGNORE = 255
 C = 5

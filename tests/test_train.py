@@ -1,4 +1,4 @@
-"""kerasseg.train: the poly schedule, optimizers, the NaN guard, resuming and distribution.
+"""kerasseg.training: the poly schedule, optimizers, the NaN guard, resuming and distribution.
 
 The multi-process tests (resume after a kill, two localhost workers) and the two-device
 mirrored run are marked ``slow``; each finishes in well under a minute on two cores.
@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from kerasseg import losses, metrics
-from kerasseg import train as training
+from kerasseg import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -411,7 +411,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from kerasseg import train as training
+    from kerasseg import training
     # tf.distribute draws the pipeline's per-iteration randomness one iteration later than a
     # plain loop does, so the comparison uses data with no random choice left: 32 px images,
     # 32 px crops, no flips, colour changes or shuffling.

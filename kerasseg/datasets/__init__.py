@@ -8,13 +8,20 @@ mapped to the class indices the dataset's benchmark evaluates (ignored pixels ar
 dataset lives in its own module, which documents its on-disk layout and options.
 """
 from kerasseg.datasets._registry import (  # noqa: F401
+    DataError,
     DatasetInfo,
     Resource,
+    SplitFiles,
     download,
+    entry,
+    files_of,
     info,
     list_datasets,
     load,
+    needs_data_dir,
+    pipeline_error_message,
     register_dataset,
+    split_files,
 )
 
 # Importing a dataset module registers it.
@@ -30,4 +37,6 @@ from kerasseg.datasets import (  # noqa: E402,F401
     voc,
 )
 
-__all__ = ["DatasetInfo", "Resource", "download", "info", "list_datasets", "load", "register_dataset"]
+__all__ = ["DataError", "DatasetInfo", "Resource", "SplitFiles", "download", "entry", "files_of",
+           "info", "list_datasets", "load", "needs_data_dir", "pipeline_error_message",
+           "register_dataset", "split_files"]

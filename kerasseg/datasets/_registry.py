@@ -98,7 +98,9 @@ def list_datasets():
     return sorted(_REGISTRY)
 
 
-def _entry(name):
+def entry(name):
+    """The registry entry of a dataset (its loader, info, resources, ``needs_data_dir``); a
+    ValueError names the registered datasets for an unknown name."""
     key = str(name).lower()
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; registered datasets: "
@@ -106,17 +108,25 @@ def _entry(name):
     return _REGISTRY[key]
 
 
+def needs_data_dir(name):
+    """Whether dataset ``name`` reads files (so needs ``data_dir``); generated sets do not."""
+    return bool(entry(name).needs_data_dir)
+
+
+_entry = entry  # the name kerasseg 0.x's CLI used
+
+
 def info(name, **options):
     """`DatasetInfo` of a registered dataset (options such as `variant=` or, for `folder`,
     `data_dir=`/`num_classes=`/`class_names=` select what it describes)."""
-    entry = _entry(name)
-    if callable(entry.info) and not isinstance(entry.info, DatasetInfo):
+    found = entry(name)
+    if callable(found.info) and not isinstance(found.info, DatasetInfo):
         if "data_dir" in options and options["data_dir"] is not None:
             options["data_dir"] = os.path.expanduser(str(options["data_dir"]))
-        return entry.info(**options)
+        return found.info(**options)
     if options:
         raise TypeError(f"info({name!r}) takes no options, got {sorted(options)}")
-    return entry.info
+    return found.info
 
 
 def load(name, data_dir=None, split="train", **options):
@@ -126,14 +136,14 @@ def load(name, data_dir=None, split="train", **options):
     way the dataset's benchmark evaluates. `data_dir` is the folder that holds the official
     archive's top folder. Loader-specific options are documented in each dataset module.
     """
-    entry = _entry(name)
-    if data_dir is None and entry.needs_data_dir:
-        raise ValueError(f"dataset {entry.name!r} reads files: pass data_dir= (the folder holding "
+    found = entry(name)
+    if data_dir is None and found.needs_data_dir:
+        raise ValueError(f"dataset {found.name!r} reads files: pass data_dir= (the folder holding "
                          f"its official archive's top folder); see "
-                         f"kerasseg.datasets.info({entry.name!r}).layout")
+                         f"kerasseg.datasets.info({found.name!r}).layout")
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
-    return entry.loader(data_dir, split, **options)
+    return found.loader(data_dir, split, **options)
 
 
 def download(name, data_dir, url=None, md5=None, sha256=None, extract=True, force=False,
@@ -147,13 +157,13 @@ def download(name, data_dir, url=None, md5=None, sha256=None, extract=True, forc
     """
     from kerasseg.datasets import _download
 
-    entry = _entry(name)
-    if entry.manual_download:
+    found = entry(name)
+    if found.manual_download:
         raise RuntimeError(
-            entry.manual_download.format(data_dir=os.path.expanduser(str(data_dir))))
-    if not entry.resources:
-        raise ValueError(f"dataset {entry.name!r} has nothing to download")
-    resources = _override(entry, url, md5, sha256)
+            found.manual_download.format(data_dir=os.path.expanduser(str(data_dir))))
+    if not found.resources:
+        raise ValueError(f"dataset {found.name!r} has nothing to download")
+    resources = _override(found, url, md5, sha256)
     return _download.fetch_all(resources, os.path.expanduser(str(data_dir)), extract=extract,
                                force=force, verbose=verbose)
 

@@ -1,4 +1,5 @@
-"""Plots of evaluation results: confusion matrix heat map and per-class IoU bars.
+"""Plots: training curves (``plot_history``, kept with training, which draws a run's
+curves.png), the confusion matrix heat map and per-class IoU bars.
 
 Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot), so they work on headless
 machines and do not touch pyplot's global state; show one in a notebook by leaving it as the
@@ -8,7 +9,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_confusion_matrix", "plot_per_class_iou", "normalize_confusion_matrix"]
+from kerasseg.training.curves import plot_history
+
+__all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_iou",
+           "normalize_confusion_matrix"]
 
 # Above this many classes the per-cell numbers become unreadable and are left out.
 _MAX_ANNOTATED_CLASSES = 25

@@ -1,0 +1,12 @@
+"""`prepare`: the training / evaluation tf.data pipeline (augmentation, batching, prefetch).
+
+    train = kerasseg.data.prepare(ds, batch_size=8, crop_size=(512, 512), training=True, seed=0)
+    val = kerasseg.data.prepare(val_ds, batch_size=1, training=False)
+
+Modules: ``pipeline`` (``prepare``; its docstring describes the recipe), ``transforms`` (random
+resize and crop, padding, fit-within), ``photometric`` (the colour distortion by channel count).
+"""
+from kerasseg.data.photometric import photometric, photometric_channels
+from kerasseg.data.pipeline import AUTOTUNE, prepare
+
+__all__ = ["prepare", "AUTOTUNE", "photometric", "photometric_channels"]

@@ -1,0 +1,96 @@
+"""SavedModel export: a folder that needs nothing from kerasseg to load.
+
+    served = tf.saved_model.load(path)
+    out = served.signatures["serving_default"](images=tf.constant(uint8_images))
+    served.class_names.numpy(), served.palette.numpy()
+    # the same metadata as files: assets/class_names.txt and assets/palette.json
+"""
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+from kerasseg import inference
+from kerasseg.export.files import refuse_existing, staging_dir
+from kerasseg.export.metadata import metadata
+from kerasseg.export.serving import serving_function, serving_module
+
+__all__ = ["saved_model"]
+
+# What tf.saved_model.save writes into its folder; overwrite=True replaces only these.
+_SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets")
+
+
+def _write_saved_model(model, directory, class_names, palette, multiple, scratch):
+    names, colours = metadata(model, class_names, palette)
+    # Assets are copied from these files into <directory>/assets by tf.saved_model.save.
+    with open(os.path.join(scratch, "class_names.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(names) + "\n")
+    with open(os.path.join(scratch, "palette.json"), "w", encoding="utf-8") as f:
+        json.dump({"class_names": names, "palette": colours.tolist()}, f, indent=1)
+    serve = serving_function(model, multiple=multiple)
+
+    def stored(value, dtype, name):
+        # A variable, not a bare constant: only variables are saved as readable attributes.
+        return tf.Variable(value, dtype=dtype, trainable=False, name=name)
+
+    module = serving_module(
+        serve,
+        class_names=stored(names, tf.string, "class_names"),
+        palette=stored(colours, tf.uint8, "palette"),
+        num_classes=stored(len(names), tf.int32, "num_classes"),
+        multiple=stored(inference.model_multiple(model, multiple), tf.int32, "multiple"),
+        class_names_file=tf.saved_model.Asset(os.path.join(scratch, "class_names.txt")),
+        palette_file=tf.saved_model.Asset(os.path.join(scratch, "palette.json")))
+    tf.saved_model.save(module, directory, signatures={"serving_default": serve})
+
+
+def _swap_entries(built, path):
+    """overwrite=True on a non-empty folder: replace only the SavedModel's own entries."""
+    for entry in _SAVED_MODEL_ENTRIES:
+        target = os.path.join(path, entry)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            os.remove(target)
+        if os.path.lexists(os.path.join(built, entry)):
+            os.replace(os.path.join(built, entry), target)
+
+
+def saved_model(model, path, *, overwrite=False, class_names=None, palette=None, multiple=None):
+    """Write a SavedModel serving uint8 images of any size.
+
+    Signature ``serving_default``: input ``images`` uint8 ``[N, H, W, C]``; outputs ``labels``
+    int32 ``[N, H, W]`` and ``probabilities`` float32 ``[N, H, W, K]``. The loaded object also has
+    ``class_names`` (tf.string [K]), ``palette`` (uint8 [K, 3]), ``num_classes``, ``multiple``
+    and the assets ``class_names.txt`` (one name per line) and ``palette.json``.
+
+    Args:
+        model: the Keras segmentation model.
+        path: the SavedModel folder; refused if it exists and is not empty, unless ``overwrite``.
+        overwrite: replace a SavedModel already at ``path`` (other files there are kept).
+        class_names: K names (default the model's own, ``describe(model)["class_names"]``:
+            ``class_0`` ... ``class_{K-1}`` for a model that carries none).
+        palette: K RGB colours (default the model's own, else
+            ``kerasseg.ops.palette.default_palette(K)``).
+        multiple: the side multiple images are padded to (default the model's own, as in
+            ``inference.predict``).
+
+    Returns:
+        ``path``.
+    """
+    path = os.fspath(path)
+    refuse_existing(path, overwrite, "a SavedModel")
+    with staging_dir(path) as staging:
+        scratch = os.path.join(staging, "scratch")
+        built = os.path.join(staging, "savedmodel")
+        os.makedirs(scratch)
+        _write_saved_model(model, built, class_names, palette, multiple, scratch)
+        if not os.path.exists(path) or not os.listdir(path):
+            if os.path.isdir(path):
+                os.rmdir(path)
+            os.replace(built, path)
+        else:
+            _swap_entries(built, path)
+    return path

@@ -1,0 +1,82 @@
+"""Training: schedules, optimizers, distribution, the run's callbacks and files, ``fit``, the
+``train`` recipe behind ``kerasseg train``, ``evaluate`` and the data checks.
+
+    result = kerasseg.training.train("unet", "shapes", backbone=None, weights=None, epochs=10,
+                                     batch_size=8, crop_size=96, output="runs/shapes")
+    scores = kerasseg.training.evaluate(result.model, "shapes", split="val")
+
+Modules: ``schedules`` (PolyDecay, registered with Keras), ``optimizers``, ``distribute``
+(strategies, precision, the multi-worker patches), ``callbacks``, ``runfiles`` (run.json,
+checkpoints, history, overwrite checks), ``curves``, ``fitting`` (``fit``), ``recipe``
+(``train``), ``evaluation`` (``evaluate``) and ``datachecks`` (``check_files``,
+``through_pipeline``). See ``recipe`` for what a run writes into its folder.
+"""
+from kerasseg.training.callbacks import (
+    GuardedBackup,
+    LogLearningRate,
+    NaNGuard,
+    RunCheckpoints,
+    is_finite,
+)
+from kerasseg.training.curves import plot_history, read_history_series
+from kerasseg.training.datachecks import (
+    DECODE_SECONDS,
+    FOLDER_INFO_OPTIONS,
+    HEADER_SECONDS,
+    INFO_OPTIONS,
+    DataError,
+    check_data_dir,
+    check_files,
+    check_split,
+    dataset_meta,
+    through_pipeline,
+)
+from kerasseg.training.distribute import (
+    STRATEGIES,
+    get_strategy,
+    is_chief,
+    is_multi_worker,
+    multi_worker_fixes,
+    precision_policy,
+    shard_by_element,
+)
+from kerasseg.training.evaluation import (
+    class_names_for,
+    evaluate,
+    repeat_labels,
+    validation_batches,
+)
+from kerasseg.training.fitting import TrainResult, default_verbose, fit
+from kerasseg.training.optimizers import (
+    OPTIMIZER_DEFAULTS,
+    default_learning_rate,
+    make_optimizer,
+)
+from kerasseg.training.recipe import is_binary_loss, model_defaults, train
+from kerasseg.training.runfiles import (
+    RUN_FILES,
+    atomic_save,
+    backup_epoch,
+    check_output,
+    clear_run_files,
+    load_run_info,
+    log,
+    read_history,
+    trim_history,
+    write_run_json,
+)
+from kerasseg.training.schedules import END_LR_FRACTION, PolyDecay
+
+__all__ = [
+    "DECODE_SECONDS", "END_LR_FRACTION", "FOLDER_INFO_OPTIONS", "HEADER_SECONDS", "INFO_OPTIONS",
+    "OPTIMIZER_DEFAULTS", "RUN_FILES", "STRATEGIES",
+    "DataError", "GuardedBackup", "LogLearningRate", "NaNGuard", "PolyDecay", "RunCheckpoints",
+    "TrainResult",
+    "atomic_save", "backup_epoch", "check_data_dir", "check_files", "check_output",
+    "check_split", "class_names_for", "clear_run_files", "dataset_meta", "default_learning_rate",
+    "default_verbose", "evaluate", "fit", "get_strategy", "is_binary_loss", "is_chief",
+    "is_finite", "is_multi_worker", "load_run_info", "log", "make_optimizer", "model_defaults",
+    "multi_worker_fixes", "plot_history", "precision_policy", "read_history",
+    "read_history_series", "repeat_labels", "shard_by_element", "through_pipeline", "train",
+    "trim_history", "validation_batches", "write_run_json",
+]

@@ -1,0 +1,26 @@
+"""Colour palettes, colour masks, overlays, side-by-side grids and plots.
+
+All images here are RGB uint8 arrays; ``save_image`` converts to OpenCV's BGR when writing.
+
+    colours = kerasseg.visualize.palette(21)               # VOC colours, (21, 3) uint8
+    kerasseg.visualize.save_image("mask.png", kerasseg.visualize.colorize(labels, colours))
+    kerasseg.visualize.save_image("overlay.png", kerasseg.visualize.overlay(image, labels, colours))
+    kerasseg.visualize.grid(images, truths, predictions, colours, path="val.png")
+    kerasseg.visualize.plot_history(history, "curves.png")  # History, dict or CSVLogger file
+
+Plots are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas without pyplot, so they
+work on machines without a display and leave pyplot's global state alone. Modules: ``colour``
+(palette, colorize, overlay), ``images`` (save_image, grid), ``plots``.
+"""
+from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, overlay, palette
+from kerasseg.visualize.images import grid, save_image
+from kerasseg.visualize.plots import (
+    normalize_confusion_matrix,
+    plot_confusion_matrix,
+    plot_history,
+    plot_per_class_iou,
+)
+
+__all__ = ["palette", "colorize", "overlay", "save_image", "grid", "plot_history",
+           "plot_confusion_matrix", "plot_per_class_iou", "normalize_confusion_matrix",
+           "IGNORE_COLOUR", "as_mask", "as_rgb"]
