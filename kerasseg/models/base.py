@@ -6,7 +6,8 @@ from keras import layers
 
 from kerasseg import backbones as bb
 from kerasseg.layers import ResizeLike
-from kerasseg.layers.core import use_fast_kernels
+from kerasseg.layers import use_fast_kernels
+from kerasseg.models.segmenter import Segmenter
 
 ACTIVATIONS = ("softmax", "sigmoid", None)
 
@@ -47,7 +48,7 @@ def encoder(arch, backbone, input_shape, weights, freeze, *, allowed=None, outpu
                               weights=None if is_file(weights) else weights,
                               freeze=freeze, output_stride=output_stride)
     # keras.applications layers: fused batch norm and native dilated convolutions (same
-    # weights and results, a good deal less time; see kerasseg.layers.core).
+    # weights and results, a good deal less time; see kerasseg.layers.conv).
     return use_fast_kernels(model)
 
 
@@ -97,3 +98,8 @@ def load_weights(model, backbone_model, weights, arch):
 
 def model_input(input_shape):
     return keras.Input(shape=input_shape, name="image")
+
+
+def segmenter(inputs, outputs, *, name, multiple):
+    """The builder's graph as a ``Segmenter`` that knows the side multiple its input needs."""
+    return Segmenter(inputs, outputs, name=name, input_multiple=multiple)

@@ -45,6 +45,14 @@ class Segmenter(keras.Model):
                  class_names=None, palette=None, input_multiple=DEFAULT_MULTIPLE, backbone=None,
                  builder=None, builder_args=None, **kwargs):
         super().__init__(inputs, outputs, name=name, **kwargs)
+        self.set_description(task=task, num_classes=num_classes, class_names=class_names,
+                             palette=palette, input_multiple=input_multiple, backbone=backbone,
+                             builder=builder, builder_args=builder_args)
+
+    def set_description(self, *, task="semantic", num_classes=None, class_names=None,
+                        palette=None, input_multiple=DEFAULT_MULTIPLE, backbone=None,
+                        builder=None, builder_args=None):
+        """Set what the model is (checked); the registry calls this once a builder is done."""
         if task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}.")
         if num_classes is None:

@@ -1,7 +1,7 @@
 """DeepLabV3 (Chen et al. 2017) and DeepLabV3+ (Chen et al. 2018).
 
 Both run a dilated backbone (``output_stride`` 16, or 8 for denser and slower features; see
-kerasseg.dilate; 32 keeps the backbone undilated, as keras-hub's DeepLabV3 presets do, at half
+kerasseg.backbones.dilation; 32 keeps the backbone undilated, as keras-hub's DeepLabV3 presets do, at half
 the FLOPs of 16) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
 rates 6, 12, 18 (doubled at output stride 8) and an image-pooling branch, 256 filters each,
 projected to 256 by a 1x1 convolution.
@@ -14,14 +14,15 @@ in ASPP and decoder, as the V3+ paper does with Xception.
 
 The paper's V3+ encoder is Xception-65; the registry's ``xception`` (keras.applications,
 Xception-71-like entry/middle flow, 'same' padding) is the closest available. Backbones: those
-``kerasseg.dilate`` can dilate. Input sides: multiples of ``output_stride``.
+``kerasseg.backbones.dilation`` can dilate. Input sides: multiples of ``output_stride``.
 """
 import keras
 from keras import layers
 
-from kerasseg.dilate import check_output_stride, dilatable_backbones
+from kerasseg.backbones import check_output_stride, dilatable_backbones
 from kerasseg.layers import ResizeLike, aspp, conv_bn_act, separable_conv_bn_act
-from kerasseg.models import base, register_model
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 BASE_RATES = (6, 12, 18)  # at output stride 16
 
@@ -68,7 +69,8 @@ def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze
             x = _conv(x, decoder["filters"], separable, name=f"decoder_conv{i}",
                       kernel_size=decoder["kernel_size"])
     outputs = base.head(x, inputs, num_classes, activation)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}",
+                           multiple=output_stride)
     return base.load_weights(model, encoder, weights, arch)
 
 
@@ -76,7 +78,7 @@ def _build(arch, num_classes, backbone, weights, input_shape, activation, freeze
 def deeplabv3(num_classes, *, backbone="resnet50", weights="imagenet",
               input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
               output_stride=16, atrous_rates=None, filters=256, separable=False, dropout=0.1,
-              name=None):
+              class_names=None, palette=None, bn_momentum=BN_MOMENTUM, name=None):
     """DeepLabV3; see the module docstring.
 
     output_stride: 16, 8 or 32 (undilated backbone); input sides must be multiples of it.
@@ -95,7 +97,8 @@ def deeplabv3plus(num_classes, *, backbone="resnet50", weights="imagenet",
                   input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
                   output_stride=16, atrous_rates=None, filters=256, separable=False,
                   dropout=0.1, low_level_filters=48, decoder_filters=256, decoder_convs=2,
-                  decoder_kernel_size=3, name=None):
+                  decoder_kernel_size=3, class_names=None, palette=None,
+                  bn_momentum=BN_MOMENTUM, name=None):
     """DeepLabV3+; see the module docstring.
 
     As deeplabv3, plus low_level_filters (the 1x1 projection of the stride-4 features, 48),

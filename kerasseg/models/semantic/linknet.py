@@ -19,8 +19,9 @@ import keras
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.layers.core import FusedBatchNormalization
-from kerasseg.models import base, register_model
+from kerasseg.layers import FusedBatchNormalization
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 def _upsample_bn_relu(x, filters, upsampling, name, target=None):
     if upsampling == "transpose":
@@ -51,7 +52,8 @@ def decoder_block(x, out_filters, upsampling, name, skip=None):
 @register_model("linknet")
 def linknet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
             activation="softmax", freeze_backbone=False, final_filters=(64, 32),
-            upsampling="transpose", name=None):
+            upsampling="transpose", class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
+            name=None):
     """LinkNet.
 
     backbone: a registry name (default "resnet50"; the paper's ResNet18 is not available).
@@ -79,5 +81,5 @@ def linknet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape
     x = _upsample_bn_relu(x, final_filters[1], upsampling, "final_up", target=inputs)
     x = conv_bn_act(x, final_filters[1], 3, name="final_conv")
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}", multiple=32)
     return base.load_weights(model, encoder, weights, arch)

@@ -17,7 +17,8 @@ import keras
 
 from kerasseg.backbones import ImagePreprocessing
 from kerasseg.layers import dense_block, transition_down, transition_up
-from kerasseg.models import base, register_model
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 NUM_POOLINGS = 5
 MULTIPLE = 2**NUM_POOLINGS
@@ -63,22 +64,15 @@ def _fc_densenet(arch, num_classes, *, backbone, weights, input_shape, activatio
                              name=f"up{i + 1}")
 
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = keras.Model(inputs, outputs, name=name or arch)
+    model = base.segmenter(inputs, outputs, name=name or arch, multiple=MULTIPLE)
     return base.load_weights(model, None, weights, arch)
-
-
-_DOC = """{arch}: growth rate {growth}, {blocks}.
-
-    backbone must be None (FC-DenseNet has its own encoder); freeze_backbone must be False.
-    first_filters: the first convolution's width (48); dropout: after every convolution (0.2).
-    Input sides a multiple of 32.
-    """
 
 
 @register_model("fc_densenet56")
 def fc_densenet56(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, None, 3),
                   activation="softmax", freeze_backbone=False, first_filters=48, dropout=0.2,
-                  name=None):
+                  class_names=None, palette=None, bn_momentum=BN_MOMENTUM, name=None):
+    """FC-DenseNet56: growth rate 12, 4 layers per block; see ``fc_densenet103``."""
     return _fc_densenet("fc_densenet56", num_classes, backbone=backbone, weights=weights,
                         input_shape=input_shape, activation=activation,
                         freeze_backbone=freeze_backbone, first_filters=first_filters,
@@ -88,7 +82,8 @@ def fc_densenet56(num_classes, *, backbone=None, weights="imagenet", input_shape
 @register_model("fc_densenet67")
 def fc_densenet67(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, None, 3),
                   activation="softmax", freeze_backbone=False, first_filters=48, dropout=0.2,
-                  name=None):
+                  class_names=None, palette=None, bn_momentum=BN_MOMENTUM, name=None):
+    """FC-DenseNet67: growth rate 16, 5 layers per block; see ``fc_densenet103``."""
     return _fc_densenet("fc_densenet67", num_classes, backbone=backbone, weights=weights,
                         input_shape=input_shape, activation=activation,
                         freeze_backbone=freeze_backbone, first_filters=first_filters,
@@ -98,14 +93,16 @@ def fc_densenet67(num_classes, *, backbone=None, weights="imagenet", input_shape
 @register_model("fc_densenet103")
 def fc_densenet103(num_classes, *, backbone=None, weights="imagenet",
                    input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
-                   first_filters=48, dropout=0.2, name=None):
+                   first_filters=48, dropout=0.2, class_names=None, palette=None,
+                   bn_momentum=BN_MOMENTUM, name=None):
+    """FC-DenseNet103: growth rate 16, blocks of 4, 5, 7, 10, 12 layers down, 15 in the
+    bottleneck, and the mirror up.
+
+    backbone must be None (FC-DenseNet has its own encoder); freeze_backbone must be False.
+    first_filters: the first convolution's width (48); dropout: after every convolution (0.2).
+    Input sides a multiple of 32.
+    """
     return _fc_densenet("fc_densenet103", num_classes, backbone=backbone, weights=weights,
                         input_shape=input_shape, activation=activation,
                         freeze_backbone=freeze_backbone, first_filters=first_filters,
                         dropout=dropout, name=name)
-
-
-fc_densenet56.__doc__ = _DOC.format(arch="FC-DenseNet56", growth=12, blocks="4 layers per block")
-fc_densenet67.__doc__ = _DOC.format(arch="FC-DenseNet67", growth=16, blocks="5 layers per block")
-fc_densenet103.__doc__ = _DOC.format(arch="FC-DenseNet103", growth=16,
-                                     blocks="blocks of 4, 5, 7, 10, 12, 15, 12, 10, 7, 5, 4 layers")

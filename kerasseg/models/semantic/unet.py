@@ -8,9 +8,9 @@ import keras
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.layers.core import upsample_conv_bn_act
-from kerasseg.models import register_model
+from kerasseg.layers import upsample_conv_bn_act
 from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 DEFAULT_DECODER_FILTERS = (256, 128, 64, 32, 16)
 
@@ -103,7 +103,8 @@ def _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gat
 @register_model("unet")
 def unet(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, None, 3),
          activation="softmax", freeze_backbone=False, filters=64, depth=4, batch_norm=True,
-         decoder_filters=DEFAULT_DECODER_FILTERS, upsampling=None, name=None):
+         decoder_filters=DEFAULT_DECODER_FILTERS, upsampling=None, class_names=None,
+         palette=None, bn_momentum=BN_MOMENTUM, name=None):
     """U-Net.
 
     backbone: None for the paper's encoder (input sides a multiple of 2**depth), or a registry
@@ -120,6 +121,11 @@ def unet(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, N
                       upsampling=upsampling, name=name)
 
 
+def unet_multiple(backbone, depth):
+    """The side multiple of the U-Net family: 2**depth on the paper's encoder, else 32."""
+    return 2**depth if backbone is None else 32
+
+
 def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
           depth, decoder_filters, upsampling):
     """Checks and inputs shared by the U-Net family; returns (inputs, encoder, upsampling).
@@ -132,8 +138,8 @@ def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_
     if upsampling not in ("transpose", "nearest"):
         raise ValueError(f"{arch}: upsampling must be 'transpose' or 'nearest'; "
                          f"got {upsampling!r}.")
-    multiple = 2**depth if backbone is None else 32
-    input_shape = base.check_args(arch, num_classes, activation, input_shape, multiple)
+    input_shape = base.check_args(arch, num_classes, activation, input_shape,
+                                  unet_multiple(backbone, depth))
     inputs = base.model_input(input_shape)
     if backbone is None:
         if freeze_backbone:
@@ -154,11 +160,12 @@ def build_unet(arch, num_classes, *, backbone, weights, input_shape, activation,
     inputs, encoder, upsampling = setup(arch, num_classes, backbone, weights, input_shape,
                                         activation, freeze_backbone, depth, decoder_filters,
                                         upsampling)
-    if backbone is None:
+    if encoder is None:
         x = _paper_unet(inputs, filters, depth, batch_norm, upsampling, gate)
     else:
         x = _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gate)
     # Both decoders end exactly at the input's size: no final resize needed.
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}",
+                           multiple=unet_multiple(backbone, depth))
     return base.load_weights(model, encoder, weights, arch)

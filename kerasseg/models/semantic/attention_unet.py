@@ -14,8 +14,8 @@ sides a multiple of 32. The decoder is U-Net's (kerasseg.models.unet).
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.models import register_model
-from kerasseg.models.unet import DEFAULT_DECODER_FILTERS, build_unet
+from kerasseg.models.registry import BN_MOMENTUM, register_model
+from kerasseg.models.semantic.unet import DEFAULT_DECODER_FILTERS, build_unet
 
 
 def attention_gate(skip, gating, name, inter_channels=None):
@@ -43,7 +43,8 @@ def attention_gate(skip, gating, name, inter_channels=None):
 def attention_unet(num_classes, *, backbone="resnet50", weights="imagenet",
                    input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
                    filters=64, depth=4, batch_norm=True, decoder_filters=DEFAULT_DECODER_FILTERS,
-                   upsampling=None, name=None):
+                   upsampling=None, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
+                   name=None):
     """Attention U-Net.
 
     backbone: a registry name (default "resnet50"; sides a multiple of 32) or None for the

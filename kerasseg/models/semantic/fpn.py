@@ -1,8 +1,7 @@
 """Semantic FPN (Kirillov et al. 2019, "Panoptic Feature Pyramid Networks", semantic branch).
 
-Feature pyramid (Lin et al. 2017): 1x1 lateral convolutions bring the backbone's maps at strides
-4, 8, 16 and 32 to ``pyramid_filters`` (256) channels; a top-down pathway adds each coarser
-level, upsampled 2x (nearest), to the next lateral; a 3x3 convolution smooths every merged map.
+The feature pyramid is kerasseg.necks.fpn's, ``pyramid_filters`` (256) wide, on the backbone's
+maps at strides 4, 8, 16 and 32.
 Semantic head: each level goes through stages of 3x3 conv (``head_filters``, 128) - group norm -
 ReLU - 2x bilinear upsampling until it reaches stride 4 (the stride-4 level has one stage and no
 upsampling); the four are summed, classified by a 1x1 convolution and upsampled 4x to the
@@ -12,9 +11,10 @@ import keras
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.models import base, register_model
+from kerasseg.models import base
+from kerasseg.necks import LEVELS, feature_pyramid
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
-LEVELS = (4, 8, 16, 32)
 NORMS = ("group", "batch")
 
 
@@ -25,18 +25,6 @@ def _conv_norm_relu(x, filters, norm, groups, name):
                       name=f"{name}_conv")(x)
     x = layers.GroupNormalization(groups, name=f"{name}_gn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def feature_pyramid(feats, filters, name="fpn"):
-    """{stride: map} -> {stride: pyramid map} for LEVELS (lateral, top-down sum, 3x3 smoothing)."""
-    laterals = {s: layers.Conv2D(filters, 1, name=f"{name}_lateral{s}")(feats[s]) for s in LEVELS}
-    merged = {32: laterals[32]}
-    for coarse, fine in zip(LEVELS[:0:-1], LEVELS[-2::-1]):
-        top_down = upsample_like(merged[coarse], laterals[fine], "nearest",
-                                 name=f"{name}_topdown{fine}")
-        merged[fine] = layers.Add(name=f"{name}_merge{fine}")([laterals[fine], top_down])
-    return {s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
-            for s in LEVELS}
 
 
 def semantic_head(pyramid, filters, norm, groups, name="seg"):
@@ -59,7 +47,8 @@ def semantic_head(pyramid, filters, norm, groups, name="seg"):
 @register_model("fpn")
 def fpn(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
         activation="softmax", freeze_backbone=False, pyramid_filters=256, head_filters=128,
-        norm="group", groups=32, dropout=0.0, name=None):
+        norm="group", groups=32, dropout=0.0, class_names=None, palette=None,
+        bn_momentum=BN_MOMENTUM, name=None):
     """Semantic FPN.
 
     backbone: a registry name (default "resnet50").
@@ -82,5 +71,5 @@ def fpn(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(No
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = base.head(x, inputs, num_classes, activation, resize=True)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}", multiple=32)
     return base.load_weights(model, encoder, weights, arch)

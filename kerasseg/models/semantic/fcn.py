@@ -25,7 +25,8 @@ from keras import layers
 
 from kerasseg import backbones as bb
 from kerasseg.layers import BilinearUpsampling, ResizeLike
-from kerasseg.models import base, register_model
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 MULTIPLE = 32
 VGG_BACKBONES = ("vgg16", "vgg19")
@@ -134,26 +135,43 @@ def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
         x = _upsample(x, 8, num_classes, learn_upsampling, "upscore8")
     # The last upsampling already gives class scores: only align and activate.
     outputs = base.head(x, inputs, num_classes, activation, classifier=False)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}",
+                           multiple=MULTIPLE)
     if convert:
         _load_vgg_imagenet(backbone, encoder, model)
     return base.load_weights(model, encoder, weights, arch)
 
 
-def _register(variant):
-    arch = f"fcn{variant}s"
+@register_model("fcn32s")
+def fcn32s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
+          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
+          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
+          name=None):
+    """FCN-32s (Long et al. 2015): fc7 alone, upsampled 32x; options as ``fcn8s``."""
+    return _build_fcn(32, num_classes, backbone, weights, input_shape, activation,
+                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)
 
-    def builder(num_classes, *, backbone="vgg16", weights="imagenet",
-                input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
-                fc_filters=FC_FILTERS, dropout=0.5, learn_upsampling=True, name=None):
-        return _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
-                          freeze_backbone, fc_filters, dropout, learn_upsampling, name)
 
-    builder.__name__ = builder.__qualname__ = arch
-    builder.__doc__ = f"""FCN-{variant}s (Long et al. 2015); see the module docstring.
+@register_model("fcn16s")
+def fcn16s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
+          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
+          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
+          name=None):
+    """FCN-16s (Long et al. 2015): fc7 and pool4 fused, upsampled 16x; options as ``fcn8s``."""
+    return _build_fcn(16, num_classes, backbone, weights, input_shape, activation,
+                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)
+
+
+@register_model("fcn8s")
+def fcn8s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
+          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
+          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
+          name=None):
+    """FCN-8s (Long et al. 2015): scores of fc7, pool4 and pool3 fused; see the module
+    docstring.
 
     backbone: "vgg16" (the paper's), "vgg19", or any registry backbone with stride-8/16/32
-        maps (no fc6/fc7 then). Input sides: multiples of {MULTIPLE}.
+        maps (no fc6/fc7 then). Input sides: multiples of 32.
     weights: "imagenet" (on VGG: convolutions and fc6/fc7 from the include-top ImageNet
         classifier), None, or a path to a weights file of the model or of its backbone.
     fc_filters, dropout: width of fc6/fc7 (4096, the paper's) and the dropout after each
@@ -162,9 +180,5 @@ def _register(variant):
     learn_upsampling: False fixes the bilinear transposed convolutions.
     freeze_backbone freezes the convolutional encoder; fc6/fc7 stay trainable.
     """
-    return register_model(arch)(builder)
-
-
-fcn32s = _register(32)
-fcn16s = _register(16)
-fcn8s = _register(8)
+    return _build_fcn(8, num_classes, backbone, weights, input_shape, activation,
+                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)

@@ -18,8 +18,9 @@ from keras import layers
 from kerasseg import backbones as bb
 from kerasseg.backbones import ImagePreprocessing
 from kerasseg.layers import MaxPoolingWithArgmax, MaxUnpooling, conv_bn_act
-from kerasseg.layers.core import FusedBatchNormalization
-from kerasseg.models import base, register_model
+from kerasseg.layers import FusedBatchNormalization
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 MULTIPLE = 32
 WIDTHS = (64, 128, 256, 512, 512)
@@ -78,7 +79,8 @@ def copy_vgg_weights(vgg, encoder):
 
 @register_model("segnet")
 def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
-           activation="softmax", freeze_backbone=False, name=None):
+           activation="softmax", freeze_backbone=False, class_names=None, palette=None,
+           bn_momentum=BN_MOMENTUM, name=None):
     """SegNet; see the module docstring.
 
     backbone: "vgg16" (the paper's) or "vgg19" (16 convolutions, decoder mirrored likewise).
@@ -102,5 +104,6 @@ def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(No
     x = _decoder(x, skips, depths)
     # The decoder ends at the input's size: no final resize.
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = keras.Model(inputs, outputs, name=name or f"segnet_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"segnet_{backbone}",
+                           multiple=MULTIPLE)
     return base.load_weights(model, encoder, weights, "segnet")

@@ -19,9 +19,16 @@ multiple of 32.
 import keras
 from keras import layers
 
-from kerasseg.models import base, register_model
-from kerasseg.models.unet import (DEFAULT_DECODER_FILTERS, double_conv, paper_encoder, setup,
-                                  up_and_merge)
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
+from kerasseg.models.semantic.unet import (
+    DEFAULT_DECODER_FILTERS,
+    double_conv,
+    paper_encoder,
+    setup,
+    unet_multiple,
+    up_and_merge,
+)
 
 
 def _merge_skips(skips, name):
@@ -76,7 +83,7 @@ def replicate_labels(model):
 def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
            activation="softmax", freeze_backbone=False, deep_supervision=False, filters=32,
            depth=4, batch_norm=True, decoder_filters=DEFAULT_DECODER_FILTERS, upsampling=None,
-           name=None):
+           class_names=None, palette=None, bn_momentum=BN_MOMENTUM, name=None):
     """U-Net++.
 
     backbone: a registry name (default "resnet50"; sides a multiple of 32) or None for the
@@ -111,5 +118,6 @@ def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
     if deep_supervision:
         outputs = [outputs] + [_side_output(x, inputs, num_classes, activation, j + 1, resize)
                                for j, x in enumerate(top[:-1])]
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}",
+                           multiple=unet_multiple(backbone, depth))
     return base.load_weights(model, encoder, weights, arch)

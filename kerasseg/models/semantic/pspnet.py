@@ -11,16 +11,17 @@ computed at run time), so any input size works.
 dropout, 1x1 classifier, resized to the input. The model then has two outputs, the main one
 first, named ``output`` and ``aux_output``; train with e.g.
 ``model.compile(loss=[loss, loss], loss_weights=[1.0, 0.4])`` and predict/export with the
-first. Backbones: those ``kerasseg.dilate`` can dilate. Input sides: multiples of
+first. Backbones: those ``kerasseg.backbones.dilation`` can dilate. Input sides: multiples of
 ``output_stride``.
 """
 import keras
 from keras import layers
 
-from kerasseg.dilate import check_output_stride
+from kerasseg.backbones import check_output_stride
 from kerasseg.layers import conv_bn_act, pyramid_pooling_module
-from kerasseg.models import base, register_model
-from kerasseg.models.deeplab import dilated_features
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
+from kerasseg.models.semantic.deeplab import dilated_features
 
 BINS = (1, 2, 3, 6)
 
@@ -34,7 +35,8 @@ def _aux_head(x, inputs, num_classes, activation, filters, dropout):
 @register_model("pspnet")
 def pspnet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
            activation="softmax", freeze_backbone=False, output_stride=8, bins=BINS,
-           filters=512, dropout=0.1, aux_head=False, aux_filters=256, name=None):
+           filters=512, dropout=0.1, aux_head=False, aux_filters=256, class_names=None,
+           palette=None, bn_momentum=BN_MOMENTUM, name=None):
     """PSPNet; see the module docstring.
 
     output_stride: 8 (the paper's) or 16. bins: the pooling grids (1, 2, 3, 6).
@@ -55,5 +57,6 @@ def pspnet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
     if aux_head:
         outputs = [outputs, _aux_head(feats[16], inputs, num_classes, activation, aux_filters,
                                       dropout)]
-    model = keras.Model(inputs, outputs, name=name or f"pspnet_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"pspnet_{backbone}",
+                           multiple=output_stride)
     return base.load_weights(model, encoder, weights, "pspnet")

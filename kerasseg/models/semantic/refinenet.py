@@ -16,7 +16,8 @@ import keras
 from keras import layers
 
 from kerasseg.layers import refinenet_block, residual_conv_unit
-from kerasseg.models import base, register_model
+from kerasseg.models import base
+from kerasseg.models.registry import BN_MOMENTUM, register_model
 
 # The cascade runs coarse to fine: RefineNet-4 on stride 32 (512 wide, as in the paper), then
 # RefineNet-3, -2, -1 on strides 16, 8, 4 (256 wide).
@@ -27,7 +28,8 @@ DEFAULT_WIDTHS = (512, 256, 256, 256)
 @register_model("refinenet")
 def refinenet(num_classes, *, backbone="resnet50", weights="imagenet",
               input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
-              widths=DEFAULT_WIDTHS, crp_stages=4, name=None):
+              widths=DEFAULT_WIDTHS, crp_stages=4, class_names=None, palette=None,
+              bn_momentum=BN_MOMENTUM, name=None):
     """RefineNet (4-cascaded).
 
     backbone: a registry name (default "resnet50"; the paper's is resnet101).
@@ -55,5 +57,5 @@ def refinenet(num_classes, *, backbone="resnet50", weights="imagenet",
     for r in range(2):
         x = residual_conv_unit(x, name=f"final_rcu{r + 1}")
     outputs = base.head(x, inputs, num_classes, activation, resize=True)
-    model = keras.Model(inputs, outputs, name=name or f"{arch}_{backbone}")
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}", multiple=32)
     return base.load_weights(model, encoder, weights, arch)

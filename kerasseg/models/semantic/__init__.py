@@ -1,0 +1,1 @@
+"""Semantic segmentation architectures, one module per family."""

@@ -1,0 +1,24 @@
+"""Feature pyramid network (Lin et al. 2017), the neck of semantic FPN and, next, Mask R-CNN,
+Panoptic FPN and UPerNet.
+
+1x1 lateral convolutions bring the backbone's maps at strides 4, 8, 16 and 32 to ``filters``
+channels; a top-down pathway adds each coarser level, upsampled 2x (nearest), to the next
+lateral; a 3x3 convolution smooths every merged map.
+"""
+from keras import layers
+
+from kerasseg.layers import upsample_like
+
+LEVELS = (4, 8, 16, 32)
+
+
+def feature_pyramid(feats, filters, name="fpn", levels=LEVELS):
+    """{stride: map} -> {stride: pyramid map} for ``levels`` (finest first)."""
+    laterals = {s: layers.Conv2D(filters, 1, name=f"{name}_lateral{s}")(feats[s]) for s in levels}
+    merged = {levels[-1]: laterals[levels[-1]]}
+    for coarse, fine in zip(levels[:0:-1], levels[-2::-1]):
+        top_down = upsample_like(merged[coarse], laterals[fine], "nearest",
+                                 name=f"{name}_topdown{fine}")
+        merged[fine] = layers.Add(name=f"{name}_merge{fine}")([laterals[fine], top_down])
+    return {s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
+            for s in levels}
