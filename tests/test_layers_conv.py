@@ -1,5 +1,7 @@
-"""The fast layers in kerasseg.layers.core against the stock Keras computation they replace:
-same weights, same outputs, same gradients, same moving statistics, and a .keras round trip.
+"""The fast-kernel layers of kerasseg.layers.conv (FusedBatchNormalization, DilatedConv2D,
+use_fast_kernels) against the stock Keras computation they replace: same weights, same
+outputs, same gradients, same moving statistics; and the harness's layer checks (config,
+saving, gradient).
 """
 import keras
 import numpy as np
@@ -7,30 +9,26 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers import (DilatedConv2D, FusedBatchNormalization, UpsampleConv2D,
-                             use_fast_kernels)
+from kerasseg.layers import DilatedConv2D, FusedBatchNormalization, use_fast_kernels
 from kerasseg.ops import conv as core
-
-RNG_SEED = (11, 12)
-
-
-def _normal(shape, seed=RNG_SEED, scale=1.0):
-    return tf.random.stateless_normal(shape, seed=seed) * scale
+from tests.harness import assert_close as _assert_close
+from tests.harness import gradients as _grads
+from tests.harness import normal as _normal
+from tests.harness import run_layer_test
 
 
-def _grads(fn, inputs, variables):
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        out = fn(*inputs)
-        # Varied per-pixel weights, so that no gradient is trivially uniform.
-        weights = tf.reshape(tf.cos(tf.range(tf.size(out), dtype=out.dtype)), tf.shape(out))
-        loss = tf.reduce_sum(tf.sin(out) * weights)
-    return out, tape.gradient(loss, list(inputs) + list(variables))
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_layer_contract(training):
+    run_layer_test(FusedBatchNormalization, dict(momentum=0.9, epsilon=1e-3), (2, 6, 5, 8),
+                   call_kwargs={"training": training}, expected_output_shape=(2, 6, 5, 8),
+                   expected_trainable_weights=2)
 
 
-def _assert_close(got, want, atol=1e-4, rtol=1e-4):
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=atol, rtol=rtol)
+@pytest.mark.parametrize("rate", [1, 2, 6])
+def test_dilated_conv_layer_contract(rate):
+    run_layer_test(DilatedConv2D, dict(filters=5, kernel_size=3, padding="same",
+                                       dilation_rate=rate), (2, 16, 16, 4),
+                   expected_output_shape=(2, 16, 16, 5), expected_trainable_weights=2)
 
 
 # ------------------------------------------------------------------ FusedBatchNormalization
@@ -132,76 +130,6 @@ def test_native_dilated_gradient_is_asked_of_tensorflow():
     assert np.all(np.isfinite(grads[0].numpy()))
 
 
-# ------------------------------------------------------------------------ UpsampleConv2D
-
-
-def _upsample_reference(layer, x, reference):
-    """What UpsampleConv2D stands for: nearest resize, concatenate, one 3x3 convolution."""
-    y = tf.image.resize(x, tf.shape(reference)[1:3], "nearest")
-    if layer.merge:
-        y = tf.concat([y, reference], -1)
-    y = tf.nn.conv2d(y, layer.kernel, 1, "SAME")
-    return y + layer.bias if layer.use_bias else y
-
-
-@pytest.mark.parametrize("source,target,channels,filters,merge", [
-    ((4, 5), (8, 10), 3, 8, True),      # exactly double: the phase form, in both modes
-    ((16, 16), (32, 32), 6, 64, True),
-    ((16, 16), (32, 32), 6, 64, False),  # no skip: the phases alone
-    ((5, 5), (11, 9), 3, 4, True),      # not double: resize then convolve
-])
-@pytest.mark.parametrize("training", [False, True])
-def test_upsample_conv_matches_resize_concat_conv(source, target, channels, filters, merge,
-                                                   training):
-    layer = UpsampleConv2D(filters, merge=merge, use_bias=True, bias_initializer="ones")
-    x = _normal((2, *source, channels))
-    reference = _normal((2, *target, 5), seed=(3, 4))
-    got, got_grads = _grads(lambda x, r: layer(x, r, training=training), [x, reference],
-                            layer.trainable_weights)
-    want, want_grads = _grads(lambda x, r: _upsample_reference(layer, x, r), [x, reference],
-                              layer.trainable_weights)
-    assert got.shape == (2, *target, filters)
-    assert layer.kernel.shape == (3, 3, channels + (5 if merge else 0), filters)
-    _assert_close([got], [want], atol=1e-4)
-    if not merge:  # the reference gives only its size: no gradient flows into it
-        got_grads, want_grads = got_grads[:1] + got_grads[2:], want_grads[:1] + want_grads[2:]
-    _assert_close(got_grads, want_grads, atol=1e-3)
-
-
-def _conv_paddings(layer, x, reference, training):
-    """The padding attribute of every convolution in the traced call and its gradient."""
-    @tf.function
-    def step(x, reference):
-        _, grads = _grads(lambda a, b: layer(a, b, training=training), [x, reference],
-                          layer.trainable_weights)
-        return grads
-
-    graph = step.get_concrete_function(x, reference).graph
-    return [op.get_attr("padding") for op in graph.get_operations()
-            if op.type.startswith("Conv2D")]
-
-
-def test_upsample_conv_trains_without_explicitly_padded_convolutions():
-    # TensorFlow runs the gradients of EXPLICIT-padded convolutions on its generic kernels
-    # instead of oneDNN's (30x slower in bfloat16), so the training graph must have none.
-    layer = UpsampleConv2D(64)
-    x, reference = _normal((1, 16, 16, 4)), _normal((1, 32, 32, 3), seed=(5, 6))
-    training = _conv_paddings(layer, x, reference, training=True)
-    inference = _conv_paddings(layer, x, reference, training=False)
-    assert b"EXPLICIT" not in training and b"VALID" in training  # the four phases
-    assert inference.count(b"EXPLICIT") >= 4  # the faster forward form is kept at inference
-
-
-def test_upsample_conv_under_xla_matches():
-    layer = UpsampleConv2D(8)
-    x, reference = _normal((2, 6, 6, 4)), _normal((2, 12, 12, 3), seed=(5, 6))
-    for training in (False, True):
-        eager = layer(x, reference, training=training)
-        xla = tf.function(lambda a, b: layer(a, b, training=training), jit_compile=True)(
-            x, reference)
-        _assert_close([xla], [eager])
-
-
 # --------------------------------------------------------------- use_fast_kernels, saving
 
 
@@ -235,16 +163,3 @@ def test_use_fast_kernels_switches_in_place_and_keeps_results(tmp_path):
     loaded = keras.models.load_model(path)  # no custom_objects: the classes are registered
     assert type(loaded.layers[-1]) is FusedBatchNormalization
     _assert_close([loaded(x, training=False)], [model(x, training=False)])
-
-
-def test_upsample_conv_config_round_trip(tmp_path):
-    x_in, ref_in = keras.Input((4, 4, 3)), keras.Input((8, 8, 2))
-    model = keras.Model([x_in, ref_in], UpsampleConv2D(5, merge=True, use_bias=False,
-                                                       name="up")(x_in, ref_in))
-    layer = model.get_layer("up")
-    assert UpsampleConv2D.from_config(layer.get_config()).get_config() == layer.get_config()
-    path = tmp_path / "up.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x, ref = _normal((1, 4, 4, 3)), _normal((1, 8, 8, 2), seed=(8, 9))
-    _assert_close([loaded([x, ref])], [model([x, ref])])
