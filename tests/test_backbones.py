@@ -149,7 +149,7 @@ def test_conv_biases_before_batch_norm_fold_exactly():
     net = _randomized(keras.applications.ResNet50(include_top=False, weights=None,
                                                   input_shape=(64, 64, 3)))
     biased = [l for l in net.layers if isinstance(l, keras.layers.Conv2D) and l.use_bias]
-    folded = bb._fold_conv_biases(net)
+    folded = bb.fold_conv_biases(net)
     assert [l.name for l in folded.layers] == [l.name for l in net.layers]
     assert not any(isinstance(l, keras.layers.Conv2D) and l.use_bias for l in folded.layers)
     assert net.count_params() - folded.count_params() == sum(l.filters for l in biased) > 0
@@ -175,7 +175,7 @@ def test_conv_bias_stays_where_the_conv_output_is_used_elsewhere():
     single = keras.layers.Conv2D(4, 3, padding="same", name="single")(normed)
     outputs = keras.layers.BatchNormalization(name="single_bn")(single)
     net = _randomized(keras.Model(inputs, [outputs, shared]))
-    folded = bb._fold_conv_biases(net)
+    folded = bb.fold_conv_biases(net)
     assert folded.get_layer("shared").use_bias and not folded.get_layer("single").use_bias
     x = np.random.default_rng(2).normal(size=(2, 8, 8, 3)).astype("float32")
     for ours, theirs in zip(folded(x), net(x)):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kerasseg import backbones as bb
-from kerasseg.dilate import DILATABLE_FAMILIES, dilatable_backbones, dilate_backbone
+from kerasseg.backbones import DILATABLE_FAMILIES, dilatable_backbones, dilate_backbone
 
 # One backbone per dilatable family.
 FAMILY_REPRESENTATIVES = ["resnet50", "resnet50v2", "xception", "mobilenetv2", "mobilenetv3small",

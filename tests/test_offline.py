@@ -13,7 +13,8 @@ import pytest
 from keras.src.utils import file_utils
 
 import kerasseg
-from kerasseg.backbones import WeightsUnavailableError, _keras_cache_folder
+from kerasseg.backbones import WeightsUnavailableError
+from kerasseg.backbones import keras_cache_folder as _keras_cache_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 URL = re.compile(r"https://storage\.googleapis\.com/\S+/(mobilenet_v2_\S+\.h5)")

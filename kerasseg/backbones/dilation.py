@@ -15,7 +15,8 @@ unchanged, so the weights are copied over one for one.
 """
 import keras
 
-from kerasseg import backbones as bb
+from kerasseg.backbones.graph import config_output_names, config_parents_and_consumers
+from kerasseg.backbones.registry import BACKBONES, check_backbone, list_backbones
 
 # Families checked to dilate cleanly (tests/test_dilate.py). VGG and DenseNet downsample with
 # 2x2 pooling windows and ConvNeXt with 2x2 stride-2 kernels: at stride 1 those shift the map
@@ -30,36 +31,50 @@ _POOLS = ("MaxPooling2D", "AveragePooling2D")
 
 def dilatable_backbones():
     """Registry names ``dilate_backbone`` (and so ``output_stride`` 8/16) accepts."""
-    return [name for name in bb.list_backbones() if bb.BACKBONES[name].family in DILATABLE_FAMILIES]
+    return [name for name in list_backbones() if BACKBONES[name].family in DILATABLE_FAMILIES]
+
+
+def check_output_stride(arch, output_stride, valid=(8, 16)):
+    """A ValueError naming the valid output strides of ``arch`` unless ``output_stride`` is one."""
+    if isinstance(output_stride, bool) or output_stride not in valid:
+        raise ValueError(f"{arch}: output_stride must be one of {valid}; got {output_stride!r}.")
+    return output_stride
+
+
+def check_dilatable(spec, name, output_stride):
+    """A ValueError unless the backbone ``name`` (its checked ``spec``) dilates to
+    ``output_stride``; no name lookup: the caller validated the name."""
+    if output_stride != 32 and spec.family not in DILATABLE_FAMILIES:
+        raise ValueError(
+            f"Backbone {name!r} cannot be dilated to output_stride {output_stride}; "
+            f"dilatable backbones: {', '.join(dilatable_backbones())}.")
 
 
 def _pair(value):
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
+def _layer_step(name, kind, cfg):
+    """The stride of a convolution or pooling layer (1 for others)."""
+    if kind not in _CONVS and kind not in _POOLS:
+        return 1
+    strides = _pair(cfg.get("strides") or cfg.get("pool_size"))
+    if strides[0] != strides[1]:
+        raise ValueError(f"dilate_backbone: layer {name!r} has unequal strides {strides}.")
+    return strides[0]
+
+
 def _rewrite(config, output_stride):
     """Patch ``config`` in place; return {layer name: actual stride of its output}."""
-    layers = config["layers"]
-    by_name = {layer["name"]: layer for layer in layers}
-    parents = {layer["name"]: bb.config_parents(layer["inbound_nodes"]) for layer in layers}
-    consumers = {}
-    for name, names in parents.items():
-        for parent in names:
-            consumers.setdefault(parent, []).append(name)
-
+    by_name = {layer["name"]: layer for layer in config["layers"]}
+    parents, consumers = config_parents_and_consumers(config)
     nominal, actual = {}, {}
-    for layer in layers:
+    for layer in config["layers"]:
         name, kind, cfg = layer["name"], layer["class_name"], layer["config"]
-        ins = parents[name]
-        nom_in = max((nominal[p] for p in ins), default=1)
-        act_in = max((actual[p] for p in ins), default=1)
+        nom_in = max((nominal[p] for p in parents[name]), default=1)
+        act_in = max((actual[p] for p in parents[name]), default=1)
         rate = nom_in // act_in  # the stride given up so far along this path
-        step = 1
-        if kind in _CONVS or kind in _POOLS:
-            strides = _pair(cfg.get("strides") or cfg.get("pool_size"))
-            if strides[0] != strides[1]:
-                raise ValueError(f"dilate_backbone: layer {name!r} has unequal strides {strides}.")
-            step = strides[0]
+        step = step_kept = _layer_step(name, kind, cfg)
         if kind in _CONVS and max(_pair(cfg["kernel_size"])) > 1 and rate > 1:
             cfg["dilation_rate"] = tuple(d * rate for d in _pair(cfg["dilation_rate"]))
             _pad_same(layer, by_name, parents, consumers)
@@ -67,8 +82,6 @@ def _rewrite(config, output_stride):
             cfg["strides"] = (1, 1)
             _pad_same(layer, by_name, parents, consumers)
             step_kept = 1
-        else:
-            step_kept = step
         nominal[name] = nom_in * step
         actual[name] = act_in * step_kept
     return actual
@@ -87,8 +100,23 @@ def _pad_same(layer, by_name, parents, consumers):
     cfg["padding"] = "same"
     for parent in parents[layer["name"]]:
         pad = by_name[parent]
-        if pad["class_name"] == "ZeroPadding2D" and consumers.get(parent) == [layer["name"]]:
+        if pad["class_name"] == "ZeroPadding2D" and consumers[parent] == [layer["name"]]:
             pad["config"]["padding"] = ((0, 0), (0, 0))
+
+
+def dilate(model, output_stride):
+    """``model`` (a dilatable backbone) rebuilt to ``output_stride`` 8 or 16: the rewrite
+    itself, trusting its caller's checks (``dilate_backbone`` is the checked entry)."""
+    if output_stride == 32:
+        return model
+    config = model.get_config()
+    actual = _rewrite(config, output_stride)
+    outputs = config_output_names(config)  # read first: from_config consumes the dict
+    dilated = keras.Model.from_config(config)
+    dilated.set_weights(model.get_weights())
+    dilated.trainable = model.trainable
+    dilated.tap_strides = tuple(actual[out] for out in outputs)
+    return dilated
 
 
 def dilate_backbone(model, name, output_stride):
@@ -99,25 +127,6 @@ def dilate_backbone(model, name, output_stride):
     """
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}; got {output_stride!r}.")
-    spec = bb.check_backbone(name)
-    if output_stride == 32:
-        return model
-    if spec.family not in DILATABLE_FAMILIES:
-        raise ValueError(
-            f"Backbone {name!r} cannot be dilated to output_stride {output_stride}; "
-            f"dilatable backbones: {', '.join(dilatable_backbones())}.")
-    config = model.get_config()
-    actual = _rewrite(config, output_stride)
-    outputs = bb.config_output_names(config)  # read first: from_config consumes the dict
-    dilated = keras.Model.from_config(config)
-    dilated.set_weights(model.get_weights())
-    dilated.trainable = model.trainable
-    dilated.tap_strides = tuple(actual[out] for out in outputs)
-    return dilated
-
-
-def check_output_stride(arch, output_stride, valid=(8, 16)):
-    """A ValueError naming the valid output strides of ``arch`` unless ``output_stride`` is one."""
-    if isinstance(output_stride, bool) or output_stride not in valid:
-        raise ValueError(f"{arch}: output_stride must be one of {valid}; got {output_stride!r}.")
-    return output_stride
+    spec = check_backbone(name)
+    check_dilatable(spec, name, output_stride)
+    return dilate(model, output_stride)
