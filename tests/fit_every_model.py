@@ -1,9 +1,10 @@
-"""Fit every registered architecture two steps at 64 px and print one line per model.
+"""Fit every registered architecture one step at 32 px and print one line per model.
 
 Run by tests/test_onednn.py in a subprocess with TF_ENABLE_ONEDNN_OPTS=0, where TensorFlow's
 generic CPU kernels (no oneDNN) run: a layer whose gradient exists only under oneDNN fails
 here. Light configurations, each exercising the architecture's own layers (dilated
-encoders and ASPP included).
+encoders and ASPP included). One training step computes and applies every gradient once, which
+is all a missing kernel needs to fail; the loss must be finite and the weights must move.
 """
 import sys
 
@@ -28,19 +29,26 @@ OPTIONS = {
 LIGHT = dict(backbone="mobilenetv2")
 
 
+SIZE = 32  # the smallest side every architecture takes (a multiple of its 32x downsampling)
+
+
 def main(names):
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    y = rng.integers(0, 3, (2, 64, 64)).astype("int32")
+    x = rng.uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    y = rng.integers(0, 3, (2, SIZE, SIZE)).astype("int32")
     for name in names:
         model = kerasseg.build(name, 3, weights=None, **OPTIONS.get(name, LIGHT))
         outputs = len(model.outputs)
         model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=[losses.CrossEntropy()] * outputs,
                       jit_compile=False)
-        history = model.fit(x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=2,
+        before = [w.numpy() for w in model.trainable_weights]
+        history = model.fit(x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=1,
                             verbose=0)
         loss = history.history["loss"]
         assert np.all(np.isfinite(loss)), (name, loss)
+        moved = any(not np.array_equal(b, w.numpy())
+                    for b, w in zip(before, model.trainable_weights))
+        assert moved, f"{name}: one training step changed no weight"
         print(f"fitted {name} {loss[-1]:.4f}", flush=True)
 
 

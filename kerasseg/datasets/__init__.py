@@ -7,6 +7,18 @@
 mapped to the class indices the dataset's benchmark evaluates (ignored pixels are 255). Each
 dataset lives in its own module, which documents its on-disk layout and options.
 """
+# Importing a dataset module registers it.
+from kerasseg.datasets import (  # noqa: E402,F401
+    ade20k,
+    camvid,
+    cifar10,
+    cityscapes,
+    coco_stuff,
+    folder,
+    rgbd,
+    shapes,
+    voc,
+)
 from kerasseg.datasets._registry import (  # noqa: F401
     DataError,
     DatasetInfo,
@@ -22,19 +34,6 @@ from kerasseg.datasets._registry import (  # noqa: F401
     pipeline_error_message,
     register_dataset,
     split_files,
-)
-
-# Importing a dataset module registers it.
-from kerasseg.datasets import (  # noqa: E402,F401
-    ade20k,
-    camvid,
-    cifar10,
-    cityscapes,
-    coco_stuff,
-    folder,
-    rgbd,
-    shapes,
-    voc,
 )
 
 __all__ = ["DataError", "DatasetInfo", "Resource", "SplitFiles", "download", "entry", "files_of",

@@ -68,7 +68,8 @@ def download_file(url, dest, md5=None, sha256=None, verbose=True, timeout=60):
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     stream, resumed, total = _open(url, offset, timeout)
     if offset and not resumed:
-        _log(verbose, f"server ignored the resume request; downloading {os.path.basename(dest)} from the start")
+        _log(verbose, f"server ignored the resume request; downloading "
+                      f"{os.path.basename(dest)} from the start")
         offset = 0
     elif resumed:
         _log(verbose, f"resuming {os.path.basename(dest)} at byte {offset}")
@@ -94,7 +95,8 @@ def _verify(path, dest, md5, sha256, verbose):
             if got.lower() != expected.lower():
                 bad = dest + ".corrupt"
                 os.replace(path, bad)
-                raise ValueError(f"{algorithm} mismatch for {os.path.basename(dest)}: expected {expected}, got {got}; "
+                raise ValueError(f"{algorithm} mismatch for {os.path.basename(dest)}: "
+                                 f"expected {expected}, got {got}; "
                                  f"the file was kept as {bad!r} — delete it and download again")
     if not md5 and not sha256:
         _log(verbose, f"no published checksum known for {os.path.basename(dest)}; "
@@ -159,7 +161,8 @@ def fetch_all(resources, data_dir, extract=True, force=False, verbose=True):
 
 
 def move_up(src_rel, dst_rel):
-    """A post-extract hook: move data_dir/src_rel to data_dir/dst_rel (merging into an existing one)."""
+    """A post-extract hook: move data_dir/src_rel to data_dir/dst_rel (merging into an existing
+    one)."""
 
     def hook(data_dir):
         src, dst = os.path.join(data_dir, src_rel), os.path.join(data_dir, dst_rel)

@@ -138,7 +138,8 @@ def read_label(path, allow_rgb=False):
         if allow_rgb:
             return arr[..., :3]
         rgb = arr[..., :3]
-        # Grey labels saved as RGB(A) are accepted; true colour labels need the dataset's colour table.
+        # Grey labels saved as RGB(A) are accepted; true colour labels need the dataset's colour
+        # table.
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return rgb[..., 0]
         raise ValueError(f"label file {path!r} is a colour ({mode}) image; expected single-channel class "

@@ -76,7 +76,8 @@ def camvid_info(variant="11"):
 def _variant(variant):
     variant = str(variant)
     if variant not in ("11", "32"):
-        raise ValueError(f"camvid variant must be '11' (SegNet) or '32' (original colour labels), got {variant!r}")
+        raise ValueError(f"camvid variant must be '11' (SegNet) or '32' (original colour labels), "
+                         f"got {variant!r}")
     return variant
 
 

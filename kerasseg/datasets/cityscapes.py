@@ -31,8 +31,9 @@ PALETTE = np.array([[128, 64, 128], [244, 35, 232], [70, 70, 70], [102, 102, 156
 LAYOUT = ("  <data_dir>/leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png\n"
           "  <data_dir>/gtFine/{train,val,test}/<city>/*_gtFine_labelIds.png")
 
-MANUAL = ("Cityscapes needs a (free) registration: log in at https://www.cityscapes-dataset.com/downloads/, "
-          "download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip and unzip both into {data_dir} "
+MANUAL = ("Cityscapes needs a (free) registration: log in at "
+          "https://www.cityscapes-dataset.com/downloads/, download gtFine_trainvaltest.zip and "
+          "leftImg8bit_trainvaltest.zip and unzip both into {data_dir} "
           "so that it holds leftImg8bit/ and gtFine/. Then load('cityscapes', data_dir='{data_dir}').")
 
 INFO = DatasetInfo(

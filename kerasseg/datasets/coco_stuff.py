@@ -46,7 +46,8 @@ UNUSED_VALUES = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
 USED_VALUES = tuple(v for v in range(182) if v not in UNUSED_VALUES)
 
 LAYOUT = ("  <data_dir>/images/{train2017,val2017}/*.jpg\n"
-          "  <data_dir>/stuffthingmaps_trainval2017/{train2017,val2017}/*.png  (or <data_dir>/annotations/...)")
+          "  <data_dir>/stuffthingmaps_trainval2017/{train2017,val2017}/*.png\n"
+          "    (or <data_dir>/annotations/...)")
 
 INFO = DatasetInfo(
     name="coco_stuff", num_classes=171, class_names=CLASS_NAMES, palette=_io.voc_colormap(172)[1:],

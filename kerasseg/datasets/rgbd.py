@@ -37,7 +37,8 @@ def _layout(folder):
     return (f"  <data_dir>/{folder}/image/<stem>.png|jpg\n"
             f"  <data_dir>/{folder}/depth/<stem>.png   (16-bit, millimetres)\n"
             f"  <data_dir>/{folder}/label/<stem>.png   (0 = unlabeled, 1..K classes)\n"
-            f"  <data_dir>/{folder}/{{train,test}}.txt  (stems), or {folder}/{{train,test}}/image|depth|label/")
+            f"  <data_dir>/{folder}/{{train,test}}.txt  (stems),\n"
+            f"    or {folder}/{{train,test}}/image|depth|label/")
 
 
 def _info(name, folder, names, splits, description):
@@ -51,7 +52,8 @@ def _info(name, folder, names, splits, description):
 
 
 def depth_to_uint8(depth, max_depth=10.0, units_per_metre=1000.0):
-    """Depth map -> uint8: 8-bit maps pass through, 16-bit ones are scaled from 0..max_depth metres."""
+    """Depth map -> uint8: 8-bit maps pass through, 16-bit ones are scaled from 0..max_depth
+    metres."""
     if depth.dtype == np.uint8:
         return depth
     scaled = depth.astype(np.float32) * (255.0 / (max_depth * units_per_metre))

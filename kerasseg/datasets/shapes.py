@@ -32,7 +32,8 @@ INFO = DatasetInfo(
     ignore_index=255,
     splits=dict(DEFAULT_NUM_IMAGES),
     layout="generated in memory; no files",
-    description="Synthetic shapes on textured backgrounds; classes are decided by geometry, not colour.",
+    description=("Synthetic shapes on textured backgrounds; classes are decided by geometry, "
+                 "not colour."),
 )
 
 

@@ -3,7 +3,8 @@
 Layout under data_dir (as the official archives extract):
 
     VOCdevkit/VOC2012/JPEGImages/<id>.jpg
-    VOCdevkit/VOC2012/SegmentationClass/<id>.png        palette PNGs: value = class index, 255 = border
+    VOCdevkit/VOC2012/SegmentationClass/<id>.png        palette PNGs: value = class index,
+                                                        255 = border
     VOCdevkit/VOC2012/ImageSets/Segmentation/{train,val,trainval}.txt
     benchmark_RELEASE/dataset/cls/<id>.mat               (voc2012_aug only) SBD, GTcls.Segmentation
     benchmark_RELEASE/dataset/{train,val}.txt
