@@ -1,91 +1,42 @@
-"""kerasseg: semantic segmentation for Keras 3 on TensorFlow.
+"""kerasseg: image segmentation for Keras 3 on TensorFlow.
 
     model = kerasseg.unet(num_classes=21, backbone="resnet50")
     model = kerasseg.build("deeplabv3plus", num_classes=19, backbone="resnet101")
 
 ``import kerasseg`` registers every custom layer, loss, metric and schedule with Keras, so a saved
-model loads with plain ``keras.models.load_model(path)`` afterwards. The public names are written
-out below (``__all__``); ``inference``, ``export``, ``visualize`` and ``train`` are imported on
-first use.
+model loads with plain ``keras.models.load_model(path)`` afterwards. ``inference``, ``export`` and
+``visualize`` (OpenCV, matplotlib) are imported on first use.
 
 The ``kerasseg`` console script and ``python -m kerasseg.cli`` import the package without
 TensorFlow (``KERASSEG_LAZY_IMPORT=1`` while it imports, see ``kerasseg_cli``) so that ``--help``
-and ``kerasseg models`` answer at once; there, everything is imported, and registered, the first
-time any name below is used.
+and ``kerasseg models`` answer at once; there, the imports below run the first time any public
+name is asked for.
 """
 import importlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasseg.version import __version__  # noqa: E402
 
-# Every registered architecture, also a module-level builder: kerasseg.unet(...). A test checks
-# that this list is the registry's (kerasseg.models.MODELS).
-ARCHITECTURES = (
-    "attention_unet", "deeplabv3", "deeplabv3plus", "fc_densenet103", "fc_densenet56",
-    "fc_densenet67", "fcn16s", "fcn32s", "fcn8s", "fpn", "linknet", "pspnet", "refinenet",
+__all__ = [
+    "__version__",
+    # the package's parts
+    "backbones", "data", "datasets", "export", "inference", "layers", "losses", "metrics",
+    "models", "necks", "ops", "training", "visualize",
+    # models
+    "MODELS", "Segmenter", "build", "list_backbones", "list_models",
+    "attention_unet", "deeplabv3", "deeplabv3plus", "fc_densenet56", "fc_densenet67",
+    "fc_densenet103", "fcn8s", "fcn16s", "fcn32s", "fpn", "linknet", "pspnet", "refinenet",
     "segnet", "unet", "unetpp",
-)
-# Submodules: the first eight register Keras objects (train: the learning-rate schedules a
-# compiled model's optimizer saves) and are imported with the package; the others on first use.
-_REGISTERING = ("backbones", "layers", "losses", "metrics", "datasets", "data", "models", "train")
-_ON_USE = ("inference", "export", "visualize", "dilate", "visualize_metrics")
-# Functions and tables, by the submodule that defines them.
-_NAMES = {
-    "build": "models",
-    "list_models": "models",
-    "MODELS": "models",
-    "list_backbones": "backbones",
-}
-
-__all__ = ["__version__", "build", "list_models", "list_backbones", "MODELS",
-           *_REGISTERING, "inference", "export", "visualize", "train", *ARCHITECTURES]
-
-_state = {"loaded": False, "loading": False}
-
-
-def _import_all():
-    """Import the registering submodules (TensorFlow, Keras and every custom object with them)
-    and bind the builders; idempotent. ``keras.models.load_model`` needs this done first."""
-    if _state["loaded"] or _state["loading"]:
-        return
-    _state["loading"] = True
-    try:
-        for name in _REGISTERING:
-            globals()[name] = importlib.import_module(f"kerasseg.{name}")
-        for name, module in _NAMES.items():
-            globals()[name] = getattr(globals()[module], name)
-        models = globals()["models"]
-        globals().update(models.MODELS)
-        _state["loaded"] = True
-    finally:
-        _state["loading"] = False
-
-
-def __getattr__(name):
-    if name in _REGISTERING or name in _ON_USE:
-        _import_all()
-        return importlib.import_module(f"kerasseg.{name}")
-    if name in _NAMES or name in ARCHITECTURES:
-        _import_all()
-        if name in globals():
-            return globals()[name]
-        if name in _NAMES:  # asked for while the submodules are being imported
-            return getattr(importlib.import_module(f"kerasseg.{_NAMES[name]}"), name)
-        return importlib.import_module("kerasseg.models").MODELS[name]
-    raise AttributeError(f"module 'kerasseg' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_ON_USE))
+]
+_ON_USE = ("inference", "export", "visualize", "train")
 
 
 def _run_as_cli():
     """Whether this interpreter runs ``python -m kerasseg.cli``: runpy imports this package
     while ``sys.argv[0]`` is "-m", and the command line names the module."""
-    import sys
-
     argv = list(getattr(sys, "orig_argv", ()))  # Python >= 3.10
     if sys.argv[:1] != ["-m"] or not argv:
         return False
@@ -97,5 +48,43 @@ def _run_as_cli():
     return False
 
 
-if not (os.environ.get("KERASSEG_LAZY_IMPORT") or _run_as_cli()):
-    _import_all()
+_LAZY = bool(os.environ.get("KERASSEG_LAZY_IMPORT")) or _run_as_cli()
+
+if not _LAZY:
+    # These register kerasseg's Keras objects (layers, losses, metrics, schedules, the
+    # Segmenter) and so must run before any keras.models.load_model.
+    from kerasseg import backbones, data, datasets, layers, losses, metrics, necks, ops  # noqa: E402
+    from kerasseg import models, training  # noqa: E402
+    from kerasseg.backbones import list_backbones  # noqa: E402
+    from kerasseg.models import MODELS, Segmenter, build, list_models  # noqa: E402
+    from kerasseg.models.semantic.attention_unet import attention_unet  # noqa: E402
+    from kerasseg.models.semantic.deeplab import deeplabv3, deeplabv3plus  # noqa: E402
+    from kerasseg.models.semantic.fc_densenet import (  # noqa: E402
+        fc_densenet56,
+        fc_densenet67,
+        fc_densenet103,
+    )
+    from kerasseg.models.semantic.fcn import fcn8s, fcn16s, fcn32s  # noqa: E402
+    from kerasseg.models.semantic.fpn import fpn  # noqa: E402
+    from kerasseg.models.semantic.linknet import linknet  # noqa: E402
+    from kerasseg.models.semantic.pspnet import pspnet  # noqa: E402
+    from kerasseg.models.semantic.refinenet import refinenet  # noqa: E402
+    from kerasseg.models.semantic.segnet import segnet  # noqa: E402
+    from kerasseg.models.semantic.unet import unet  # noqa: E402
+    from kerasseg.models.semantic.unetpp import unetpp  # noqa: E402
+
+
+def __getattr__(name):
+    if name in _ON_USE:
+        return importlib.import_module(f"kerasseg.{name}")
+    if _LAZY and name in __all__:
+        # The console script imported the package without TensorFlow; now a name is needed,
+        # so run this file again with the imports above.
+        os.environ.pop("KERASSEG_LAZY_IMPORT", None)
+        importlib.reload(sys.modules[__name__])
+        return globals()[name]
+    raise AttributeError(f"module 'kerasseg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

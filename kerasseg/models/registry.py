@@ -89,8 +89,12 @@ def list_models():
     return sorted(MODELS)
 
 
-def build(name, num_classes, **kwargs):
-    """Build an architecture by its registered name, e.g. build("unet", 21, backbone="resnet50")."""
+def build(name, num_classes, /, **kwargs):
+    """Build an architecture by its registered name, e.g. build("unet", 21, backbone="resnet50").
+
+    ``name`` and ``num_classes`` are positional only, so ``kwargs`` may hold the model's own
+    ``name`` (as a Segmenter's ``builder_args`` do).
+    """
     if name not in MODELS:
         hint = difflib.get_close_matches(str(name), MODELS, n=1)
         extra = f" Did you mean {hint[0]!r}?" if hint else ""
