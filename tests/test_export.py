@@ -182,3 +182,43 @@ def test_onnx_agrees_with_keras(model, batches, tmp_path):
         assert labels.shape == images.shape[:3]
         assert (labels == expected).mean() >= 0.999
         np.testing.assert_allclose(probs, expected_probs, atol=1e-4)
+
+
+def test_class_names_and_palette_default_to_the_models_own():
+    import keras
+
+    from kerasseg.models.segmenter import Segmenter
+
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Conv2D(3, 1, activation="softmax")(inputs)
+    colours = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    named = Segmenter(inputs, outputs, class_names=["sky", "road", "car"], palette=colours)
+    names, palette = export.metadata(named)
+    assert names == ["sky", "road", "car"]
+    np.testing.assert_array_equal(palette, colours)
+    names, _ = export.metadata(named, class_names=["a", "b", "c"])  # arguments still win
+    assert names == ["a", "b", "c"]
+    # A plain one-channel (binary) model labels 2 classes: default names and colours.
+    binary = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    names, palette = export.metadata(binary)
+    assert names == ["class_0", "class_1"]
+    np.testing.assert_array_equal(palette, visualize.palette(2))
+
+
+def test_export_needs_neither_opencv_nor_visualize():
+    import ast
+    import pathlib
+
+    import kerasseg.export
+
+    folder = pathlib.Path(kerasseg.export.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            assert not any(m.split(".")[0] == "cv2" or m.startswith("kerasseg.visualize")
+                           for m in modules), (path.name, modules)

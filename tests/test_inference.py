@@ -154,6 +154,28 @@ def test_pads_with_edge_pixels_and_crops_back(rng):
     np.testing.assert_allclose(probs[..., 0], expected, atol=1e-5)
 
 
+def test_the_multiple_comes_from_the_model():
+    """A Segmenter's input_multiple is what predict pads to (a plain model gets 32)."""
+    from kerasseg.models.segmenter import Segmenter
+
+    inputs = keras.Input((None, None, 3))
+    # Every output pixel holds the mean of the whole padded input: it tells the padded size.
+    red = keras.layers.Rescaling(1.0 / 255)(inputs[..., :1])
+    mean = keras.layers.GlobalAveragePooling2D(keepdims=True)(red)
+    scores = keras.layers.Concatenate()([keras.ops.zeros_like(red) + mean, red * 0])
+    outputs = keras.layers.Softmax()(scores)
+    plain = keras.Model(inputs, outputs)
+    wide = Segmenter(inputs, outputs, input_multiple=64)
+    assert inference.model_multiple(plain) == 32 and inference.model_multiple(wide) == 64
+    assert inference.model_multiple(wide, 8) == 8
+    image = np.zeros((30, 30, 3), np.uint8)
+    image[-1, -1, 0] = 255  # the corner pixel, repeated by the edge padding
+    for model, side in ((wide, 64), (plain, 32)):
+        _, probs = inference.predict(model, image, return_probabilities=True)
+        corner = (side - 29) ** 2 / side ** 2  # the corner's share of the padded image
+        np.testing.assert_allclose(np.log(probs[0, 0, 0] / probs[0, 0, 1]), corner, rtol=1e-4)
+
+
 # ----------------------------------------------------------------------------- sliding window
 
 def test_window_starts_follow_the_slide_formula():

@@ -260,6 +260,24 @@ def test_train_api_on_shapes(tmp_path):
                        crop_size=32)
 
 
+def test_evaluate_names_classes_by_the_model_else_the_dataset():
+    from kerasseg.models.segmenter import Segmenter
+
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Conv2D(4, 1, activation="softmax")(inputs)
+    dataset_names = ["background", "circle", "rectangle", "triangle"]
+    plain = keras.Model(inputs, outputs)
+    assert training.class_names_for(plain, dataset_names) == dataset_names
+    named = Segmenter(inputs, outputs, class_names=["a", "b", "c", "d"])
+    assert training.class_names_for(named, dataset_names) == ["a", "b", "c", "d"]
+    # A Segmenter with only default names, or names for other classes, takes the dataset's.
+    assert training.class_names_for(Segmenter(inputs, outputs), dataset_names) == dataset_names
+    assert training.class_names_for(named, ["x", "y"]) == ["x", "y"]
+    scores = training.evaluate(named, "shapes", split="val", steps=1, verbose=0,
+                               dataset_options={"num_images": 2})
+    assert [c["name"] for c in scores["classes"]] == ["a", "b", "c", "d"]
+
+
 def test_train_mixed_precision_restores_the_global_policy(tmp_path):
     before = keras.config.dtype_policy().name
     result = training.train(
