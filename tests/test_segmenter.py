@@ -101,3 +101,9 @@ def test_registry_refuses_a_builder_without_the_shared_options():
 def test_public_names_resolve():
     for name in kerasseg.__all__:
         assert getattr(kerasseg, name) is not None, name
+
+
+def test_build_takes_num_classes_by_keyword_as_the_contract_shows():
+    model = kerasseg.build("unet", num_classes=2, backbone=None, weights=None, filters=2,
+                           depth=1, name="tiny")
+    assert model.name == "tiny" and model.num_classes == 2

@@ -89,10 +89,10 @@ def list_models():
     return sorted(MODELS)
 
 
-def build(name, num_classes, /, **kwargs):
+def build(name, /, num_classes, **kwargs):
     """Build an architecture by its registered name, e.g. build("unet", 21, backbone="resnet50").
 
-    ``name`` and ``num_classes`` are positional only, so ``kwargs`` may hold the model's own
+    ``name`` is positional only, so ``kwargs`` may hold the model's own
     ``name`` (as a Segmenter's ``builder_args`` do).
     """
     if name not in MODELS:
