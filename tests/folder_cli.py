@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from PIL import Image
@@ -29,11 +30,47 @@ def write_squares(base, foreground, n, rng, size=64, name="im{i}", bad=None):
         Image.fromarray(mask).save(os.path.join(base, "masks", f"{stem}.png"))
 
 
-def run_cli(*argv, timeout):
-    """`python -m kerasseg.cli ARGV` with the defaults users get (no debug, TensorFlow's and
-    OpenCV's log levels unset); a run that reaches `timeout` has hung."""
+def _user_env():
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for name in ("KERASSEG_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "kerasseg.cli", *map(str, argv)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    return env
+
+
+def _command(argv):
+    return [sys.executable, "-m", "kerasseg.cli", *map(str, argv)]
+
+
+def run_cli(*argv, timeout):
+    """`python -m kerasseg.cli ARGV` with the defaults users get (no debug, TensorFlow's and
+    OpenCV's log levels unset); a run that reaches `timeout` has hung."""
+    return subprocess.run(_command(argv), capture_output=True, text=True, env=_user_env(),
+                          timeout=timeout)
+
+
+def run_cli_together(*argvs, timeout):
+    """`run_cli` for each ARGV, the processes side by side (their start-ups are mostly one
+    thread each); a list of CompletedProcess in the order given."""
+    with tempfile.TemporaryDirectory() as folder:
+        started = []
+        for i, argv in enumerate(argvs):
+            out = open(os.path.join(folder, f"{i}.out"), "w+")
+            err = open(os.path.join(folder, f"{i}.err"), "w+")
+            started.append((argv, subprocess.Popen(_command(argv), stdout=out, stderr=err,
+                                                   text=True, env=_user_env()), out, err))
+        done = []
+        try:
+            for argv, proc, out, err in started:
+                proc.wait(timeout=timeout)  # TimeoutExpired: it has hung
+                out.seek(0)
+                err.seek(0)
+                done.append(subprocess.CompletedProcess(_command(argv), proc.returncode,
+                                                        out.read(), err.read()))
+        finally:
+            for _, proc, out, err in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                out.close()
+                err.close()
+        return done

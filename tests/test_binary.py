@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from folder_cli import write_squares
+from tests.folder_cli import write_squares
 
 import kerasseg
 from kerasseg import data, datasets
@@ -154,13 +154,13 @@ def test_get_binary_cross_entropy_by_name(name):
 
 
 def test_cli_loss_spec_with_binary_cross_entropy():
-    from kerasseg.cli import _parse_loss
+    from kerasseg.cli.train import parse_loss
 
-    loss = _parse_loss("binary_cross_entropy+dice", "shapes", None)
+    loss = parse_loss("binary_cross_entropy+dice", "shapes", None)
     assert isinstance(loss, L.CombinedLoss)
     assert [type(l) for l in loss.losses] == [L.BinaryCrossEntropy, L.DiceLoss]
     assert [l.ignore_index for l in loss.losses] == [IGNORE, IGNORE]
-    loss = _parse_loss("bce+0.5*dice", "shapes", None)
+    loss = parse_loss("bce+0.5*dice", "shapes", None)
     assert loss.weights == [1.0, 0.5]
     y, z = _batch(5)
     p = np_sigmoid(z).astype(np.float32)

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import folder_cli
+from tests import folder_cli
 import kerasseg
 from kerasseg import cli, datasets, inference
-from kerasseg import train as training
+from kerasseg.cli.checkpoint import load_checkpoint
+from kerasseg import training
 from kerasseg.datasets import _io
-from kerasseg.datasets._registry import files_of
+from kerasseg.datasets import files_of
 
 TIMEOUT = 300  # a subprocess that reaches it has hung
 SIZE = 64
@@ -37,10 +38,6 @@ def square_set(root, foreground, n_train=10, n_val=2, seed=0):
     return str(root)
 
 
-def run_cli(*argv):
-    return folder_cli.run_cli(*argv, timeout=TIMEOUT)
-
-
 def losses_of(history_path):
     with open(history_path) as f:
         rows = list(csv.DictReader(f))
@@ -51,20 +48,20 @@ def losses_of(history_path):
 def runs(tmp_path_factory):
     """The 0/255 and the 0/1 set, each trained once from the CLI the same way."""
     root = tmp_path_factory.mktemp("binary_cli")
-    out = {}
+    sets = {}
     for name, foreground in (("a", 255), ("b", 1)):
-        data_dir = square_set(root / f"data_{name}", foreground)
-        output = root / f"run_{name}"
-        proc = run_cli("train", "--dataset", "folder", "--data-dir", data_dir, "--binary",
-                       "--loss", "binary_cross_entropy+dice", *TINY, "--output", output)
-        out[name] = (data_dir, str(output), proc)
-    return out
+        sets[name] = (square_set(root / f"data_{name}", foreground), str(root / f"run_{name}"))
+    procs = folder_cli.run_cli_together(*[
+        ("train", "--dataset", "folder", "--data-dir", data_dir, "--binary", "--loss",
+         "binary_cross_entropy+dice", *TINY, "--output", output)
+        for data_dir, output in sets.values()], timeout=TIMEOUT)
+    return {name: (*sets[name], proc) for name, proc in zip(sets, procs)}
 
 
 def test_cli_binary_training_writes_a_one_channel_sigmoid_checkpoint(runs):
     data_dir, output, proc = runs["a"]
     assert proc.returncode == 0, proc.stderr[-3000:]
-    model = cli._load_checkpoint(os.path.join(output, "last.keras"))
+    model = load_checkpoint(os.path.join(output, "last.keras"))
     assert tuple(model.outputs[0].shape) == (None, None, None, 1)
     assert inference.output_kind(model) == "sigmoid"
     assert os.path.exists(os.path.join(output, "best.keras"))  # val mIoU was monitored
@@ -83,20 +80,22 @@ def test_cli_binary_training_writes_a_one_channel_sigmoid_checkpoint(runs):
     assert "warnings.warn" not in proc.stderr and "BinaryMaskWarning" not in proc.stderr
 
 
-def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs, tmp_path):
+def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs, tmp_path,
+                                                                             capsys):
     data_dir, output, proc = runs["a"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     checkpoint = os.path.join(output, "last.keras")
-    result = run_cli("evaluate", "--checkpoint", checkpoint, "--data-dir", data_dir,
-                     "--json", tmp_path / "scores.json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "folder val: mIoU " in result.stdout
-    assert "background" in result.stdout and "foreground" in result.stdout
+    # In this process (the console's own start-up is the training runs' subprocesses).
+    code, out, err = run_main(capsys, "evaluate", "--checkpoint", checkpoint, "--data-dir",
+                              data_dir, "--json", tmp_path / "scores.json")
+    assert code == 0, err[-3000:]
+    assert "folder val: mIoU " in out
+    assert "background" in out and "foreground" in out
     with open(tmp_path / "scores.json") as f:
         scores = json.load(f)
 
     # The same scores, by hand: predict gives 0/1 maps, p > 0.5 of the sigmoid output.
-    model = cli._load_checkpoint(checkpoint)
+    model = load_checkpoint(checkpoint)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the 0/255 reading, said by the loader
         pairs = [(x, y) for x, y in datasets.load("folder", data_dir=data_dir, split="val")
@@ -122,9 +121,9 @@ def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs
 
     # `predict` writes label PNGs of 0/1 with the two-colour palette.
     image_path = os.path.join(data_dir, "val", "images", "im00.png")
-    shown = run_cli("predict", "--checkpoint", checkpoint, image_path, "--output",
-                    tmp_path / "pred")
-    assert shown.returncode == 0, shown.stderr[-3000:]
+    code, _, err = run_main(capsys, "predict", "--checkpoint", checkpoint, image_path,
+                            "--output", tmp_path / "pred")
+    assert code == 0, err[-3000:]
     written = np.asarray(Image.open(tmp_path / "pred" / "im00_labels.png"))
     np.testing.assert_array_equal(written, inference.predict(model, pairs[0][0]))
 
@@ -203,20 +202,20 @@ def test_folder_options_that_change_the_class_set_reach_info(tmp_path):
     data_dir = square_set(tmp_path / "d", 255, n_train=3, n_val=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        meta = training._dataset_meta("folder", data_dir, {})
+        meta = training.dataset_meta("folder", data_dir, {})
     assert meta.num_classes == 2 and meta.class_names == ("background", "foreground")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # ignore_index=255: 255 is ignore, and the class count comes from the masks (only 0).
-        meta = training._dataset_meta("folder", data_dir, {"ignore_index": 255})
+        meta = training.dataset_meta("folder", data_dir, {"ignore_index": 255})
         labels = [y for _, y in datasets.load("folder", data_dir=data_dir, split="train",
                                               ignore_index=255).as_numpy_iterator()]
         assert meta.num_classes == 1 and all(set(np.unique(y)) == {0, 255} for y in labels)
         # binary=False: the same.
-        assert training._dataset_meta("folder", data_dir, {"binary": False}).num_classes == 1
+        assert training.dataset_meta("folder", data_dir, {"binary": False}).num_classes == 1
         # With two names in classes.txt, ignore_index=255 keeps the names and 255 as ignore.
         (tmp_path / "d" / "classes.txt").write_text("water\nland\n")
-        meta = training._dataset_meta("folder", data_dir, {"ignore_index": 255})
+        meta = training.dataset_meta("folder", data_dir, {"ignore_index": 255})
         assert meta.class_names == ("water", "land") and meta.ignore_index == 255
     assert not [w for w in caught if "0 and 255" in str(w.message)]
     # --binary where ignore_index=255 leaves one class: the one-line error, before any model.
@@ -231,7 +230,7 @@ def test_folder_options_that_change_the_class_set_reach_info(tmp_path):
             path.rename(folder / (path.stem + "_mask.png"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        meta = training._dataset_meta("folder", data_dir, {"mask_suffix": "_mask"})
+        meta = training.dataset_meta("folder", data_dir, {"mask_suffix": "_mask"})
     assert meta.num_classes == 2 and meta.class_names == ("background", "foreground")
 
 

@@ -13,6 +13,8 @@ import pytest
 import tensorflow as tf
 
 from kerasseg import cli, datasets, inference
+from kerasseg.cli.demo import prepare_folder
+from kerasseg.cli.train import parse_loss
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPES_CLASSES = ["background", "circle", "rectangle", "triangle"]
@@ -60,7 +62,7 @@ def test_models_lists_names_and_default_backbones(capsys):
 
 
 def cli_model_default(name):
-    from kerasseg.train import model_defaults
+    from kerasseg.training import model_defaults
 
     return model_defaults(name).get("backbone")
 
@@ -77,14 +79,14 @@ def test_datasets_lists_registered_names(capsys):
 def test_loss_spec_parses_weighted_sums():
     from kerasseg import losses
 
-    loss = cli._parse_loss("ce+0.5*dice", "shapes", None)
+    loss = parse_loss("ce+0.5*dice", "shapes", None)
     assert isinstance(loss, losses.CombinedLoss)
     assert [type(l).__name__ for l in loss.losses] == ["CrossEntropy", "DiceLoss"]
     assert list(loss.weights) == [1.0, 0.5]
     assert all(l.ignore_index == 255 for l in loss.losses)
-    assert isinstance(cli._parse_loss("focal", "shapes", None), losses.FocalLoss)
+    assert isinstance(parse_loss("focal", "shapes", None), losses.FocalLoss)
     with pytest.raises(cli.UsageError, match="dice"):
-        cli._parse_loss("cross_entropy+dicee", "shapes", None)
+        parse_loss("cross_entropy+dicee", "shapes", None)
 
 
 # --------------------------------------------------------------------------- errors
@@ -158,8 +160,11 @@ def test_demo_refuses_a_non_empty_folder_it_did_not_make(capsys, tmp_path):
 @pytest.mark.slow
 def test_demo_writes_everything_it_lists(capsys, tmp_path):
     folder = tmp_path / "demo"
+    # One short epoch on a few images (hidden options): the files and the summary, not the
+    # demo's mIoU.
     code, out, err = run_cli(capsys, "demo", "--output", folder, "--epochs", "1",
-                             "--samples", "2")
+                             "--steps-per-epoch", "10", "--train-images", "80", "--val-images",
+                             "8", "--samples", "2")
     assert code == 0, err
     scores = json.loads((folder / "validation.json").read_text())
     match = re.search(r"validation mIoU: ([0-9.]+)", out)
@@ -173,7 +178,7 @@ def test_demo_writes_everything_it_lists(capsys, tmp_path):
             assert str(folder / path.split("/")[0]) in out  # the summary says where it went
     assert re.search(r"time: \d+ s", out)
     # The folder is the demo's own now: a second run may write into it without --overwrite.
-    cli._prepare_demo_folder(str(folder), overwrite=False)
+    prepare_folder(str(folder), overwrite=False)
 
 
 def test_train_refuses_a_finished_run(capsys, trained):
@@ -203,14 +208,17 @@ def test_train_writes_the_run(trained):
 
 
 def _reference_confusion(model, split="val", num_images=8):
-    """Confusion matrix computed by hand: pad each image to a multiple of 32 at the
-    bottom/right by repeating its edge pixels (as inference.predict does), argmax, crop back,
-    count."""
+    """Confusion matrix computed by hand: pad each image to a multiple of the model's input
+    multiple (its own description: 4 for a depth-2 U-Net) at the bottom/right by repeating its
+    edge pixels (as inference.predict does), argmax, crop back, count."""
+    from kerasseg.models.segmenter import describe
+
+    m = describe(model)["input_multiple"]
     cm = np.zeros((4, 4), np.int64)
     for image, mask in datasets.load("shapes", split=split, num_images=num_images):
         image, mask = image.numpy(), mask.numpy()
         h, w = mask.shape
-        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        ph, pw = -(-h // m) * m, -(-w // m) * m
         padded = np.pad(image.astype(np.float32), ((0, ph - h), (0, pw - w), (0, 0)),
                         mode="edge")
         scores = model(padded[None], training=False).numpy()[0, :h, :w]

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import folder_cli
-from kerasseg import datasets, train as training
-from kerasseg.datasets._registry import DataError, files_of, pipeline_error_message
+from tests import folder_cli
+from kerasseg import cli, datasets, training
+from kerasseg.datasets import DataError, files_of, pipeline_error_message
 
 TIMEOUT = 150  # a subprocess that reaches it has hung: the test fails on the timeout
 TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",
@@ -73,6 +73,27 @@ def run_cli(*argv):
     return folder_cli.run_cli(*argv, timeout=TIMEOUT)
 
 
+class Outcome:
+    """A command's exit status and output, from a subprocess or from `cli.main` in this one."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def run_here(capfd):
+    """`cli.main(ARGV)` in this process, its output captured at the file descriptors (so that
+    TensorFlow's or OpenCV's C++ log lines would show too). The console's own start-up, in a
+    fresh process, is checked by one subprocess case of each kind below."""
+    def run(*argv):
+        capfd.readouterr()
+        code = cli.main([str(a) for a in argv])
+        out, err = capfd.readouterr()
+        return Outcome(code, out, err)
+
+    return run
+
+
 def assert_one_line_error(proc, command, path, problem):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -82,15 +103,16 @@ def assert_one_line_error(proc, command, path, problem):
     assert repr(str(path)) in lines[0] and problem in lines[0]
 
 
-# --------------------------------------------------------------------------- subprocesses
+# ------------------------------------------------------------- the CLI (one subprocess per kind)
 
 
 @pytest.mark.parametrize("bad", ["rgb", "jpeg", "corrupt", "value"])
-def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, bad):
+def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, run_here, bad):
     path = make_folder(tmp_path / "data", bad)
     out = tmp_path / "run"
-    proc = run_cli("train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data",
-                   "--output", out)
+    argv = ("train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data",
+            "--output", out)
+    proc = run_cli(*argv) if bad == "rgb" else run_here(*argv)
     assert_one_line_error(proc, "train", path, PROBLEMS[bad])
     if bad == "value":
         assert "outside the classes 0..2 and ignore_index 255" in proc.stderr
@@ -99,19 +121,21 @@ def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, bad):
 
 
 @pytest.mark.parametrize("bad", ["rgb", "corrupt", "value"])
-def test_train_pipeline_error_mid_fit_is_one_line_and_exits(tmp_path, bad):
+def test_train_pipeline_error_mid_fit_is_one_line_and_exits(tmp_path, run_here, bad):
     path = make_folder(tmp_path / "data", bad)
-    proc = run_cli("train", *TINY, "--no-file-check", "--dataset", "folder", "--data-dir",
-                   tmp_path / "data", "--output", tmp_path / "run")
+    argv = ("train", *TINY, "--no-file-check", "--dataset", "folder", "--data-dir",
+            tmp_path / "data", "--output", tmp_path / "run")
+    # The subprocess also shows that the console exits promptly after a failed pipeline.
+    proc = run_cli(*argv) if bad == "value" else run_here(*argv)
     assert_one_line_error(proc, "train", path, PROBLEMS[bad])
 
 
-def test_evaluate_scans_before_loading_the_checkpoint(tmp_path):
+def test_evaluate_scans_before_loading_the_checkpoint(tmp_path, run_here):
     path = make_folder(tmp_path / "data", "value")
     # The bad file is in train/: evaluate the train split. The checkpoint is never loaded (the
     # scan comes first), so any existing file stands in for it.
-    proc = run_cli("evaluate", "--checkpoint", __file__, "--dataset", "folder", "--data-dir",
-                   tmp_path / "data", "--split", "train")
+    proc = run_here("evaluate", "--checkpoint", __file__, "--dataset", "folder", "--data-dir",
+                    tmp_path / "data", "--split", "train")
     assert_one_line_error(proc, "evaluate", path, PROBLEMS["value"])
 
 

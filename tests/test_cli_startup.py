@@ -58,15 +58,18 @@ def test_console_script_enters_through_the_light_module():
     assert [e.value for e in scripts if e.name == "kerasseg"] == ["kerasseg_cli:main"]
 
 
-def test_lazy_import_loads_and_registers_on_first_use(tmp_path):
-    path = tmp_path / "m.keras"
+@pytest.fixture(scope="module")
+def lazy_run(tmp_path_factory):
+    """A process that imports kerasseg the console's way (no TensorFlow), then builds, saves
+    and loads a model; the file it saves is loaded again in a fresh process below."""
+    path = tmp_path_factory.mktemp("lazy") / "m.keras"
     proc = python(f"""
         import os, sys
         os.environ["KERASSEG_LAZY_IMPORT"] = "1"
         import kerasseg
         del os.environ["KERASSEG_LAZY_IMPORT"]
         assert "tensorflow" not in sys.modules
-        assert {{"unet", "build", "losses", "train", "inference"}} <= set(dir(kerasseg))
+        assert {{"unet", "build", "losses", "training", "inference"}} <= set(dir(kerasseg))
         model = kerasseg.unet(3, backbone=None, weights=None, filters=4, depth=2)
         assert "kerasseg.losses" in sys.modules and "kerasseg.metrics" in sys.modules
         model.save({str(path)!r})
@@ -74,17 +77,19 @@ def test_lazy_import_loads_and_registers_on_first_use(tmp_path):
         keras.models.load_model({str(path)!r})
         print("OK")
         """)
+    return proc, path
+
+
+def test_lazy_import_loads_and_registers_on_first_use(lazy_run):
+    proc, _ = lazy_run
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-2000:]
 
 
-def test_import_then_load_model_needs_no_custom_objects(tmp_path):
-    # The documented order: import kerasseg (before or after keras), then load_model.
-    path = tmp_path / "m.keras"
-    proc = python(f"""
-        import kerasseg
-        kerasseg.unet(3, backbone=None, weights=None, filters=4, depth=2).save({str(path)!r})
-        """)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_import_then_load_model_needs_no_custom_objects(lazy_run):
+    # The documented order: import kerasseg (before or after keras), then load_model, in a
+    # process that has built nothing.
+    saved, path = lazy_run
+    assert saved.returncode == 0, saved.stderr[-2000:]
     proc = python(f"""
         import kerasseg
         import keras
@@ -102,15 +107,15 @@ def test_public_names_are_written_out_and_match_the_registries():
     import kerasseg
     from kerasseg import cli
     from kerasseg.models import MODELS
-    from kerasseg.train import model_defaults
+    from kerasseg.training import model_defaults
 
-    assert tuple(sorted(kerasseg.ARCHITECTURES)) == tuple(kerasseg.list_models())
-    assert set(MODELS) == set(kerasseg.ARCHITECTURES)
+    architectures = [name for name in kerasseg.__all__ if name in MODELS]
+    assert sorted(architectures) == kerasseg.list_models() == sorted(MODELS)
     assert {n: model_defaults(n).get("backbone") for n in MODELS} == cli.DEFAULT_BACKBONES
     assert sorted(cli.BACKBONE_NAMES) == kerasseg.list_backbones()
     for name in kerasseg.__all__:
         assert getattr(kerasseg, name) is not None and name in dir(kerasseg)
-    for name in kerasseg.ARCHITECTURES:
+    for name in architectures:
         assert getattr(kerasseg, name) is MODELS[name]
     from kerasseg import export, inference, train, unet, visualize  # noqa: F401
 
@@ -138,7 +143,7 @@ def test_commands_that_import_tensorflow_print_no_cuda_probe_noise():
 
 
 def test_noise_filter_keeps_real_errors():
-    from kerasseg.cli import _noise
+    from kerasseg.cli.startup import is_noise
 
     banner = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
               "STDERR\n")
@@ -149,13 +154,13 @@ def test_noise_filter_keeps_real_errors():
     other_error = "E0000 00:00:1796120227.108359    4204 foo.cc:12] out of memory\n"
     info = "I0000 00:00:1796120224.009997    4204 port.cc:153] oneDNN custom operations are on.\n"
     # No driver: the CUDA probe is noise at every level.
-    assert all(_noise(line, 2, True) for line in (banner, stub, cuinit, info))
-    assert not _noise(other_error, 2, True) and not _noise("Segmentation fault\n", 2, True)
+    assert all(is_noise(line, 2, True) for line in (banner, stub, cuinit, info))
+    assert not is_noise(other_error, 2, True) and not is_noise("Segmentation fault\n", 2, True)
     # A driver: a failing cuInit is a real error and stays; INFO lines follow the level.
-    assert not _noise(cuinit, 2, False) and not _noise(other_error, 2, False)
-    assert _noise(info, 1, False) and not _noise(info, 0, False)
-    assert not _noise(banner, 0, False) and not _noise(stub, 0, False)
-    assert _noise(other_error, 3, False)
+    assert not is_noise(cuinit, 2, False) and not is_noise(other_error, 2, False)
+    assert is_noise(info, 1, False) and not is_noise(info, 0, False)
+    assert not is_noise(banner, 0, False) and not is_noise(stub, 0, False)
+    assert is_noise(other_error, 3, False)
 
 
 def test_debug_flag_parses_before_and_after_the_command():

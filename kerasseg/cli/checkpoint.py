@@ -1,0 +1,67 @@
+"""Loading a checkpoint for evaluate / predict / export, and what it predicts: the class count,
+names and colours, read from the model itself (``kerasseg.models.segmenter.describe``)."""
+from kerasseg.cli.common import check_file
+
+
+def load_checkpoint(path):
+    """The ``.keras`` file at ``path``, uncompiled (a one-line error if there is none)."""
+    check_file(path, "checkpoint")
+    import keras
+
+    import kerasseg
+
+    # Asking the package for a public name imports (and so registers with Keras) everything,
+    # where the console script imported it without TensorFlow.
+    kerasseg.Segmenter  # noqa: B018
+    return keras.models.load_model(path, compile=False)
+
+
+def num_classes(model):
+    """Classes a checkpoint predicts: its output channels, 2 for a one-channel binary model."""
+    return max(2, int(model.outputs[0].shape[-1]))
+
+
+def _own_labels(model):
+    """(names, colours) a model says about itself, or (None, None) where it says nothing of its
+    own: a plain Keras model (a file saved before the Segmenter class), or a Segmenter built
+    without class names. A one-channel (binary) model names its foreground class: its two
+    classes are background and that one."""
+    from kerasseg.models.segmenter import Segmenter, default_class_names, describe
+
+    if not isinstance(model, Segmenter):
+        return None, None
+    info = describe(model)
+    names, colours = list(info["class_names"]), info["palette"]
+    if names == default_class_names(info["num_classes"]):
+        return None, None
+    if info["num_classes"] == 1 and num_classes(model) == 2:
+        from kerasseg.ops.palette import default_palette
+
+        return ["background", *names], [default_palette(2)[0].tolist(), *colours]
+    return names, colours
+
+
+def labels_of(model, checkpoint, dataset=None):
+    """(class names, palette) for a checkpoint's model: those of --dataset if given, else the
+    model's own, else (checkpoints of older kerasseg) the run's run.json, else generic names
+    and the default palette."""
+    import numpy as np
+
+    from kerasseg.ops.palette import default_palette
+    from kerasseg.training import dataset_meta, load_run_info
+
+    count = num_classes(model)
+    if dataset is not None:
+        meta = dataset_meta(dataset, None, {})
+        names, colours = list(meta.class_names), meta.palette
+    else:
+        names, colours = _own_labels(model)
+        if names is None:
+            run = load_run_info(checkpoint)
+            names, colours = run.get("class_names"), run.get("palette")
+    if not names or len(names) != count:
+        names = [f"class_{i}" for i in range(count)]
+    colours = None if colours is None else np.asarray(colours, np.uint8)
+    if colours is None or colours.shape != (count, 3):
+        colours = default_palette(count)
+    return names, colours

@@ -1,0 +1,71 @@
+"""``kerasseg evaluate``: mIoU, accuracy and per-class IoU of a checkpoint on a split."""
+import json
+import os
+
+from kerasseg.cli.checkpoint import load_checkpoint
+from kerasseg.cli.common import UsageError, check_dataset, check_file, crop, options, say
+
+HELP = "mIoU, accuracy and per-class IoU of a checkpoint"
+
+
+def add_arguments(p):
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", help="default: the dataset the run trained on (run.json)")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", default="val")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--crop-size", type=int, nargs="+", metavar="PX",
+                   help="pad/shrink images to this size (default: native size)")
+    p.add_argument("--steps", type=int, help="evaluate only this many batches")
+    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--no-file-check", action="store_true",
+                   help="skip the scan of the split's image and label files before evaluating")
+
+
+def _dataset_and_options(args):
+    """The dataset to score on and its loader options: the command line's, else those of the
+    run that wrote the checkpoint (its run.json: a record of the run, not of the model)."""
+    from kerasseg.training import load_run_info
+
+    run = load_run_info(args.checkpoint)
+    dataset = args.dataset or run.get("dataset")
+    if dataset is None:
+        raise UsageError("pass --dataset (the checkpoint's folder has no run.json naming one).")
+    dataset_options = options(args.dataset_option, "--dataset-option")
+    if not args.dataset_option and not args.dataset:
+        # The run's validation options describe held-out splits (its training options may
+        # e.g. ask for a larger generated training set).
+        dataset_options = run.get("val_dataset_options", run.get("dataset_options", {}))
+    return dataset, dataset_options
+
+
+def run(args):
+    from kerasseg import metrics
+    from kerasseg.training import check_split, default_verbose, evaluate
+
+    check_file(args.checkpoint, "checkpoint")
+    dataset, dataset_options = _dataset_and_options(args)
+    check_dataset(dataset, args.data_dir)
+    if not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
+        check_split(dataset, args.data_dir, args.split, dataset_options)
+    model = load_checkpoint(args.checkpoint)
+    summary = evaluate(model, dataset, data_dir=args.data_dir, split=args.split,
+                       batch_size=args.batch_size, crop_size=crop(args.crop_size),
+                       steps=args.steps, dataset_options=dataset_options,
+                       verbose=1 if default_verbose() == 1 else 0, check=False)
+    say(f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
+        f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}")
+    say(metrics.format_report(summary))
+    if args.json:
+        _write_json(args, dataset, summary)
+    return 0
+
+
+def _write_json(args, dataset, summary):
+    record = {"checkpoint": os.path.abspath(args.checkpoint), "dataset": dataset,
+              "split": args.split, **summary}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(record, f, indent=2)
+    say(f"wrote {args.json}")
