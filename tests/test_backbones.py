@@ -180,3 +180,97 @@ def test_conv_bias_stays_where_the_conv_output_is_used_elsewhere():
     x = np.random.default_rng(2).normal(size=(2, 8, 8, 3)).astype("float32")
     for ours, theirs in zip(folded(x), net(x)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+# Each module of the package imports only those before it here (no cycle, nothing upward).
+LAYERS = ("registry", "graph", "preprocessing", "weights", "applications", "dilation", "build")
+
+
+def test_package_modules_import_only_downward():
+    import ast
+    import os
+
+    folder = os.path.dirname(bb.__file__)
+    for i, module in enumerate(LAYERS):
+        with open(os.path.join(folder, f"{module}.py")) as f:
+            tree = ast.parse(f.read())
+        imported = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("kerasseg.backbones.")}
+        assert imported <= set(LAYERS[:i]), (module, imported - set(LAYERS[:i]))
+
+
+def test_a_backbone_name_is_checked_once_per_build(monkeypatch):
+    from kerasseg.backbones import build, dilation, registry
+
+    calls = []
+
+    def counting(name, allowed=None, arch=None):
+        calls.append(name)
+        return registry.check_backbone(name, allowed, arch)
+
+    for module in (build, dilation):
+        monkeypatch.setattr(module, "check_backbone", counting)
+    model = bb.build_backbone("mobilenetv2", weights=None, output_stride=16,
+                              allowed=bb.dilatable_backbones(), arch="deeplabv3")
+    assert model.tap_strides == (2, 4, 8, 16, 16)
+    assert calls == ["mobilenetv2"]
+
+
+def test_build_backbone_names_the_architecture_and_its_choices():
+    with pytest.raises(ValueError, match="'vgg16' for deeplabv3.*Valid backbones: .*resnet50"):
+        bb.build_backbone("vgg16", weights=None, allowed=bb.dilatable_backbones(),
+                          arch="deeplabv3")
+    with pytest.raises(ValueError, match="'vgg16' cannot be dilated to output_stride 16"):
+        bb.build_backbone("vgg16", weights=None, output_stride=16)
+    with pytest.raises(ValueError, match="output_stride must be one of"):
+        bb.build_backbone("resnet50", weights=None, output_stride=12)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_backbone_file_loads_into_a_fast_kernel_build(tmp_path, channels):
+    # Builders switch their encoder's layers to kerasseg.layers' fast subclasses, which
+    # changes the layout a weights file is read with; the file still loads.
+    from kerasseg.layers import use_fast_kernels
+
+    source = bb.build_backbone("mobilenetv2", weights=None)
+    source.set_weights([w + np.float32(0.5) for w in source.get_weights()])
+    path = str(tmp_path / "mobilenetv2.weights.h5")
+    source.save_weights(path)
+    model = use_fast_kernels(bb.build_backbone(
+        "mobilenetv2", weights=None, input_shape=(None, None, channels), output_stride=16))
+    bb.load_backbone_file(model, path)
+    same = [np.array_equal(a, b) for a, b in zip(source.get_weights(), model.get_weights())]
+    assert all(same[1:]) and same[0] == (channels == 3)
+
+
+def test_load_backbone_file_refuses_a_model_outside_the_registry(tmp_path):
+    path = tmp_path / "x.weights.h5"
+    path.write_bytes(b"")
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="mine")
+    with pytest.raises(ValueError, match="'mine' is not a registry backbone"):
+        bb.load_backbone_file(model, path)
+
+
+def test_registered_encoder_builds_like_the_others():
+    def tiny(include_top=False, weights=None, input_tensor=None):
+        x = input_tensor
+        for i, filters in enumerate((8, 8, 16, 16, 16)):
+            x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                                    name=f"stage{i}")(x)
+        # As keras.applications do: the model starts at input_tensor's source input.
+        return keras.Model(keras.utils.get_source_inputs(input_tensor), x)
+
+    spec = bb.BackboneSpec(tiny, "unit", tuple(f"stage{i}" for i in range(5)), "tiny")
+    try:
+        bb.register_backbone("tiny", spec)
+        assert "tiny" in bb.list_backbones()
+        with pytest.raises(ValueError, match="already registered"):
+            bb.register_backbone("tiny", spec)
+        model = bb.build_backbone("tiny", weights=None)
+    finally:
+        bb.BACKBONES.pop("tiny", None)
+    feats = model(np.zeros((1, 64, 64, 3), "float32"))
+    assert model.tap_strides == bb.STRIDES
+    assert [tuple(f.shape[1:3]) for f in feats] == [(64 // s,) * 2 for s in bb.STRIDES]

@@ -19,7 +19,8 @@ class BackboneSpec:
 
     constructor: a callable with keras.applications' signature,
     ``constructor(include_top=False, weights=..., input_tensor=x, **kwargs)``, returning a
-    functional model over ``input_tensor``; encoders written in this package (AlexNet,
+    functional model from ``input_tensor``'s source input (``keras.utils.get_source_inputs``,
+    as keras.applications do) through ``input_tensor``; encoders written here (AlexNet,
     GoogLeNet, MiT, ...) register one the same way (``register_backbone``).
     preprocess: the ``ImagePreprocessing`` mode applied to [0, 255] pixels before it.
     taps: one entry per stride in STRIDES. An entry is a layer name (that layer's output),
