@@ -41,12 +41,12 @@ def encoder(arch, backbone, input_shape, weights, freeze, *, allowed=None, outpu
     A weights *file* may hold the backbone's or the whole model's weights; the builder
     resolves that after the model exists (``load_weights``), so the backbone starts empty.
     """
-    bb.check_backbone(backbone, allowed, arch)
     if is_file(weights) and not os.path.exists(weights):
         raise FileNotFoundError(f"{arch}: weights file not found: {os.fspath(weights)!r}.")
     model = bb.build_backbone(backbone, input_shape=input_shape,
                               weights=None if is_file(weights) else weights,
-                              freeze=freeze, output_stride=output_stride)
+                              freeze=freeze, output_stride=output_stride, allowed=allowed,
+                              arch=arch)
     # keras.applications layers: fused batch norm and native dilated convolutions (same
     # weights and results, a good deal less time; see kerasseg.layers.conv).
     return use_fast_kernels(model)

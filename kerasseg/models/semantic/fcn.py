@@ -111,11 +111,10 @@ def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
                freeze_backbone, fc_filters, dropout, learn_upsampling, name):
     arch = f"fcn{variant}s"
     input_shape = base.check_args(arch, num_classes, activation, input_shape, MULTIPLE)
-    bb.check_backbone(backbone, fcn_backbones(), arch)
     is_vgg = backbone in VGG_BACKBONES
     convert = is_vgg and weights == "imagenet" and fc_filters == FC_FILTERS
     encoder = base.encoder(arch, backbone, input_shape, None if convert else weights,
-                           freeze_backbone)
+                           freeze_backbone, allowed=fcn_backbones())
     inputs = base.model_input(input_shape)
     if is_vgg:
         pool3, pool4, x = _vgg_pools(encoder)(inputs)
