@@ -1,8 +1,8 @@
 """DeepLabV3 (Chen et al. 2017) and DeepLabV3+ (Chen et al. 2018).
 
 Both run a dilated backbone (``output_stride`` 16, or 8 for denser and slower features; see
-kerasseg.backbones.dilation; 32 keeps the backbone undilated, as keras-hub's DeepLabV3 presets do, at half
-the FLOPs of 16) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
+kerasseg.backbones.dilation; 32 keeps the backbone undilated, as keras-hub's DeepLabV3 presets
+do, at half the FLOPs of 16) into atrous spatial pyramid pooling: a 1x1 branch, three 3x3 branches at
 rates 6, 12, 18 (doubled at output stride 8) and an image-pooling branch, 256 filters each,
 projected to 256 by a 1x1 convolution.
 
