@@ -299,6 +299,37 @@ def run_segmenter_test(builder, kwargs=None, *, num_classes, sizes=SIZES,
     return model
 
 
+class ModelCache:
+    """Builds each configuration once (a module's fixture holds one): ``get`` builds as
+    ``run_segmenter_test`` does (``weights=None`` and dynamic sides unless given), ``run``
+    runs the harness on the cached model."""
+
+    def __init__(self):
+        self.models = {}
+
+    def get(self, builder, num_classes, **kwargs):
+        fn, name = _resolve(builder)
+        kwargs = {"weights": None, "input_shape": (None, None, 3), **kwargs}
+        key = (name, num_classes, repr(sorted(kwargs.items())))
+        if key not in self.models:
+            self.models[key] = fn(num_classes, **kwargs)
+        return self.models[key]
+
+    def run(self, builder, kwargs=None, *, num_classes, **options):
+        model = self.get(builder, num_classes, **(kwargs or {}))
+        return run_segmenter_test(builder, kwargs, num_classes=num_classes, model=model,
+                                  **options)
+
+
+def assert_logits_of(probabilities_model, logits_model, x):
+    """``activation=None`` gives the logits of the softmax model (same weights)."""
+    logits_model.set_weights(probabilities_model.get_weights())
+    logits, probabilities = outputs_of(logits_model, x)[0], outputs_of(probabilities_model, x)[0]
+    assert logits.min() < 0 or logits.max() > 1  # not probabilities
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(-1, keepdims=True), probabilities, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- layers
 
 

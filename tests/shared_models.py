@@ -1,7 +1,8 @@
-"""A small trained model and its data, shared by test_inference and test_export.
+"""Models shared by several test modules (``from tests.shared_models import ...``).
 
-Kept out of the test modules so that neither imports the other; ``trained_unet`` is cached,
-so the session trains it once.
+A small trained U-Net and its data (test_inference, test_export; ``trained_unet`` is cached,
+so the session trains it once), and a stand-in for keras.applications' ImageNet VGG16
+(test_fcn, test_segnet). Kept out of the test modules so that none imports another.
 """
 import functools
 
@@ -35,3 +36,21 @@ def trained_unet():
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     model.fit(images, labels, batch_size=16, epochs=5, verbose=0)
     return model
+
+
+class RandomVGG:
+    """Stands in for keras.applications.VGG16 with ImageNet weights: randomly initialised,
+    biases made non-zero (so a copy cannot pass by both being zero), built once per
+    include_top setting."""
+
+    def __init__(self):
+        self.models = {}
+
+    def __call__(self, include_top=True, weights=None, **kwargs):
+        assert weights == "imagenet"  # the builders ask for the real thing
+        if include_top not in self.models:
+            vgg = keras.applications.VGG16(include_top=include_top, weights=None)
+            vgg.set_weights([w if w.ndim > 1 else np.linspace(-0.1, 0.1, w.size, dtype=w.dtype)
+                             for w in vgg.get_weights()])
+            self.models[include_top] = vgg
+        return self.models[include_top]

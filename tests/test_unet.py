@@ -1,41 +1,49 @@
-"""U-Net: the paper's size, shapes at the input's resolution, weights, saving, errors."""
+"""U-Net: the builder contract (harness) on the paper's encoder (its size), ResNet50,
+MobileNetV2 and backbones with odd strides or 'valid' padding; logits and sigmoid; class
+names; weights files; grayscale input; argument errors."""
 import keras
 import numpy as np
 import pytest
 
 import kerasseg
+from tests.harness import ModelCache, images, outputs_of
+
+LIGHT = dict(backbone="mobilenetv2", decoder_filters=(32, 16, 16, 8, 8))
+SIZES = ((64, 96), (96, 64))
+TINY = dict(backbone=None, filters=4, depth=2)  # the paper's encoder, two poolings: multiple 4
 
 
 @pytest.fixture(scope="module")
-def paper_unet():
-    return kerasseg.unet(num_classes=2, backbone=None, batch_norm=False)
+def zoo():
+    return ModelCache()
 
 
-def test_paper_unet_has_the_papers_parameter_count(paper_unet):
+def test_paper_unet_has_the_papers_parameter_count(zoo):
     # REFERENCES.md: 64 base filters, transposed-conv upsampling, 2 classes: 31.03 M.
-    assert paper_unet.count_params() == pytest.approx(31.03e6, rel=0.01)
-    assert paper_unet.count_params() == 31_031_810
+    model = zoo.run("unet", dict(backbone=None, batch_norm=False), num_classes=2,
+                    sizes=((48, 80), (80, 48)), expected_multiple=16,
+                    expected_params=31_031_810, save=False, config=False)
+    assert model.count_params() == pytest.approx(31.03e6, rel=0.01)
 
 
-def test_paper_unet_keeps_input_size_with_softmax(paper_unet):
+def test_paper_unet_keeps_input_size_with_softmax(zoo):
+    model = zoo.get("unet", 2, backbone=None, batch_norm=False)
     x = np.random.default_rng(0).integers(0, 256, (2, 48, 80, 3)).astype("uint8")
-    y = keras.ops.convert_to_numpy(paper_unet(x.astype("float32")))
+    y = outputs_of(model, x.astype("float32"))[0]
     assert y.shape == (2, 48, 80, 2)
     np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
     assert (y >= 0).all()
 
 
-@pytest.fixture(scope="module")
-def resnet_unet():
-    return kerasseg.unet(num_classes=5, backbone="resnet50", weights=None)
+def test_backbone_unet_output_at_input_size(zoo):
+    zoo.run("unet", dict(backbone="resnet50"), num_classes=5,
+            sizes=((64, 96), (96, 64), (128, 128)), expected_multiple=32, freeze=False,
+            save=False, config=False)
 
 
-@pytest.mark.parametrize("size", [(64, 96), (96, 64), (128, 128)])
-def test_backbone_unet_output_at_input_size(resnet_unet, size):
-    x = np.random.default_rng(1).uniform(0, 255, (2, *size, 3)).astype("float32")
-    y = keras.ops.convert_to_numpy(resnet_unet(x))
-    assert y.shape == (2, *size, 5)
-    np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
+def test_mobilenetv2_unet_contract(zoo):
+    # Frozen backbone, saved and loaded without custom_objects, rebuilt from its config.
+    zoo.run("unet", LIGHT, num_classes=3, sizes=SIZES, expected_multiple=32)
 
 
 def test_default_num_classes_example_from_the_readme():
@@ -44,20 +52,28 @@ def test_default_num_classes_example_from_the_readme():
 
 
 @pytest.mark.parametrize("backbone", ["convnext_tiny", "xception", "inceptionv3"])
-def test_unet_on_backbones_without_stride2_or_with_valid_padding(backbone):
-    model = kerasseg.unet(3, backbone=backbone, weights=None,
-                          decoder_filters=(32, 16, 16, 8, 8))
-    y = model(np.zeros((1, 64, 96, 3), "float32"))
-    assert tuple(y.shape) == (1, 64, 96, 3)
+def test_unet_on_backbones_without_stride2_or_with_valid_padding(zoo, backbone):
+    # InceptionV3 and Xception need more than 32 pixels a side ('valid' stems).
+    zoo.run("unet", dict(backbone=backbone, decoder_filters=(32, 16, 16, 8, 8)), num_classes=3,
+            sizes=((64, 96),), expected_multiple=32, freeze=False, save=False, config=False,
+            at_multiple=backbone == "convnext_tiny")
 
 
-def test_logits_and_sigmoid_activations():
-    x = np.random.default_rng(2).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
-    logits = kerasseg.unet(3, backbone=None, filters=4, depth=2, activation=None)(x)
-    logits = keras.ops.convert_to_numpy(logits)
+def test_logits_and_names_of_the_tiny_paper_unet(zoo):
+    # Logits, the classes named by the caller, the true multiple 2**2, and the description
+    # rebuilds the model.
+    model = zoo.run("unet", dict(activation=None, class_names=["sky", "road", "car"], **TINY),
+                    num_classes=3, sizes=((32, 32), (20, 12)), expected_multiple=4,
+                    rebuild=True)
+    assert model.describe()["class_names"] == ["sky", "road", "car"]
+    logits = outputs_of(model, images(1, 32, 32))[0]
     assert not np.allclose(logits.sum(-1), 1.0)
-    sig = keras.ops.convert_to_numpy(
-        kerasseg.unet(1, backbone=None, filters=4, depth=2, activation="sigmoid")(x))
+
+
+def test_sigmoid_one_class(zoo):
+    model = zoo.run("unet", dict(activation="sigmoid", **TINY), num_classes=1,
+                    sizes=((32, 32), (12, 20)), expected_multiple=4, rebuild=True)
+    sig = outputs_of(model, images(1, 32, 32))[0]
     assert sig.shape == (1, 32, 32, 1) and ((sig > 0) & (sig < 1)).all()
 
 
@@ -65,49 +81,31 @@ def test_build_by_name_and_registry():
     assert "unet" in kerasseg.list_models()
     model = kerasseg.build("unet", 4, backbone=None, filters=4, depth=2)
     assert model.output_shape[-1] == 4
-
-
-def test_saved_keras_model_loads_without_custom_objects(tmp_path):
-    model = kerasseg.unet(3, backbone="mobilenetv2", weights=None,
-                          decoder_filters=(32, 16, 16, 8, 8))
-    x = np.random.default_rng(3).uniform(0, 255, (1, 64, 96, 3)).astype("float32")
-    path = str(tmp_path / "unet.keras")
-    model.save(path)
-    restored = keras.models.load_model(path)
-    np.testing.assert_allclose(restored(x), model(x), rtol=1e-5, atol=1e-6)
-
-
-def test_freeze_backbone_freezes_only_the_encoder():
-    model = kerasseg.unet(3, backbone="mobilenetv2", weights=None, freeze_backbone=True,
-                          decoder_filters=(32, 16, 16, 8, 8))
-    encoder = model.get_layer("mobilenetv2")
-    assert encoder.trainable_weights == []
-    encoder_ids = {id(v) for v in encoder.weights}
-    decoder_trainable = [v for v in model.trainable_weights if id(v) not in encoder_ids]
-    assert decoder_trainable and len(decoder_trainable) == len(model.trainable_weights)
+    assert model.describe()["builder"] == "unet"
 
 
 def test_whole_model_and_backbone_weight_files(tmp_path):
-    kw = dict(backbone="mobilenetv2", decoder_filters=(32, 16, 16, 8, 8))
-    source = kerasseg.unet(3, weights=None, **kw)
+    source = kerasseg.unet(3, weights=None, **LIGHT)
     source.set_weights([w + np.float32(0.25) for w in source.get_weights()])
     whole = str(tmp_path / "whole.weights.h5")
     source.save_weights(whole)
-    loaded = kerasseg.unet(3, weights=whole, **kw)
+    loaded = kerasseg.unet(3, weights=whole, **LIGHT)
     for a, b in zip(source.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
 
     encoder_file = str(tmp_path / "encoder.weights.h5")
     source.get_layer("mobilenetv2").save_weights(encoder_file)
-    partly = kerasseg.unet(3, weights=encoder_file, **kw)
+    partly = kerasseg.unet(3, weights=encoder_file, **LIGHT)
     for a, b in zip(source.get_layer("mobilenetv2").get_weights(),
                     partly.get_layer("mobilenetv2").get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_grayscale_input_builds_with_adapted_first_layer():
-    model = kerasseg.unet(2, backbone="resnet50", weights=None, input_shape=(None, None, 1),
-                          decoder_filters=(32, 16, 16, 8, 8))
+def test_grayscale_input_builds_with_adapted_first_layer(zoo):
+    model = zoo.run("unet", dict(backbone="resnet50", input_shape=(None, None, 1),
+                                 decoder_filters=(32, 16, 16, 8, 8)),
+                    num_classes=2, sizes=((64, 64),), expected_multiple=32, freeze=False,
+                    save=False, config=False)
     assert model(np.zeros((1, 64, 64, 1), "float32")).shape == (1, 64, 64, 2)
 
 
