@@ -101,6 +101,6 @@ def test_upsample_conv_under_xla_matches():
     x, reference = _normal((2, 6, 6, 4)), _normal((2, 12, 12, 3), seed=(5, 6))
     for training in (False, True):
         eager = layer(x, reference, training=training)
-        xla = tf.function(lambda a, b: layer(a, b, training=training), jit_compile=True)(
+        xla = tf.function(lambda a, b, t=training: layer(a, b, training=t), jit_compile=True)(
             x, reference)
         _assert_close([xla], [eager])

@@ -1,7 +1,6 @@
 """U-Net: the builder contract (harness) on the paper's encoder (its size), ResNet50,
 MobileNetV2 and backbones with odd strides or 'valid' padding; logits and sigmoid; class
 names; weights files; grayscale input; argument errors."""
-import keras
 import numpy as np
 import pytest
 
