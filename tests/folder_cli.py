@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 from PIL import Image
@@ -48,29 +49,34 @@ def run_cli(*argv, timeout):
                           timeout=timeout)
 
 
-def run_cli_together(*argvs, timeout):
-    """`run_cli` for each ARGV, the processes side by side (their start-ups are mostly one
-    thread each); a list of CompletedProcess in the order given."""
+def run_cli_together(*argvs, timeout, jobs=2):
+    """`run_cli` for each ARGV, `jobs` processes at a time (their start-ups are mostly one
+    thread each, so two share the suite's two cores well); a list of CompletedProcess in the
+    order given. A process that runs past `timeout` has hung: TimeoutExpired."""
     with tempfile.TemporaryDirectory() as folder:
-        started = []
-        for i, argv in enumerate(argvs):
-            out = open(os.path.join(folder, f"{i}.out"), "w+")
-            err = open(os.path.join(folder, f"{i}.err"), "w+")
-            started.append((argv, subprocess.Popen(_command(argv), stdout=out, stderr=err,
-                                                   text=True, env=_user_env()), out, err))
-        done = []
+        waiting, running, done = list(enumerate(argvs)), [], {}
         try:
-            for argv, proc, out, err in started:
-                proc.wait(timeout=timeout)  # TimeoutExpired: it has hung
+            while waiting or running:
+                while waiting and len(running) < jobs:
+                    i, argv = waiting.pop(0)
+                    out = open(os.path.join(folder, f"{i}.out"), "w+")
+                    err = open(os.path.join(folder, f"{i}.err"), "w+")
+                    proc = subprocess.Popen(_command(argv), stdout=out, stderr=err, text=True,
+                                            env=_user_env())
+                    running.append((i, argv, proc, out, err, time.monotonic()))
+                i, argv, proc, out, err, started = running.pop(0)
+                proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
                 out.seek(0)
                 err.seek(0)
-                done.append(subprocess.CompletedProcess(_command(argv), proc.returncode,
-                                                        out.read(), err.read()))
+                done[i] = subprocess.CompletedProcess(_command(argv), proc.returncode,
+                                                      out.read(), err.read())
+                out.close()
+                err.close()
         finally:
-            for _, proc, out, err in started:
+            for _, _, proc, out, err, _ in running:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
                 out.close()
                 err.close()
-        return done
+        return [done[i] for i in range(len(argvs))]

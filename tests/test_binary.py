@@ -379,7 +379,7 @@ def test_sigmoid_unet_fits_and_evaluates_on_a_binary_folder_set(tmp_path):
     for key in ("foreground_iou", "mean_iou", "pixel_accuracy"):
         assert 0.0 <= result[key] <= 1.0
     # The evaluated metrics are those of the predictions (BN in inference mode both ways).
-    ys, ps = zip(*[(y.numpy(), model.predict(x, verbose=0)) for x, y in val])
+    ys, ps = zip(*[(y.numpy(), model(x, training=False).numpy()) for x, y in val])
     cm = sum(np_confusion(y, p, False) for y, p in zip(ys, ps))
     want = np_scores(cm)
     # ForegroundIoU is 0 where no foreground was seen at all (numpy's NaN).

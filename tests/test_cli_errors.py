@@ -69,10 +69,6 @@ PROBLEMS = {
 }
 
 
-def run_cli(*argv):
-    return folder_cli.run_cli(*argv, timeout=TIMEOUT)
-
-
 class Outcome:
     """A command's exit status and output, from a subprocess or from `cli.main` in this one."""
 
@@ -80,11 +76,38 @@ class Outcome:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
+# The console runs (subprocesses, side by side): (case, bad file) -> extra arguments.
+CONSOLE_CASES = {
+    ("scan", "rgb"): (),
+    ("fit", "rgb"): ("--no-file-check",),
+    ("fit", "corrupt"): ("--no-file-check",),
+    ("fit", "value"): ("--no-file-check",),
+    ("debug", "rgb"): ("--debug",),
+}
+
+
+@pytest.fixture(scope="module")
+def console_runs(tmp_path_factory):
+    """`kerasseg train` as the console runs it, once per case of CONSOLE_CASES, each on its own
+    `folder` set with one bad file: {case: (bad file, run folder, CompletedProcess)}. A process
+    that does not end within TIMEOUT has hung (after a failed pipeline: the test fails)."""
+    runs, argvs = {}, []
+    for (case, bad), extra in CONSOLE_CASES.items():
+        root = tmp_path_factory.mktemp(f"{case}_{bad}")
+        runs[case, bad] = (make_folder(root / "data", bad), root / "run")
+        argvs.append(("train", *TINY, *extra, "--dataset", "folder", "--data-dir", root / "data",
+                      "--output", root / "run"))
+    procs = folder_cli.run_cli_together(*argvs, timeout=TIMEOUT)
+    return {key: (*runs[key], proc) for key, proc in zip(runs, procs)}
+
+
 @pytest.fixture
 def run_here(capfd):
     """`cli.main(ARGV)` in this process, its output captured at the file descriptors (so that
     TensorFlow's or OpenCV's C++ log lines would show too). The console's own start-up, in a
-    fresh process, is checked by one subprocess case of each kind below."""
+    fresh process, is checked by the console runs."""
+    tf.config.list_physical_devices("GPU")  # TensorFlow's CUDA probe, before the capture
+
     def run(*argv):
         capfd.readouterr()
         code = cli.main([str(a) for a in argv])
@@ -103,16 +126,17 @@ def assert_one_line_error(proc, command, path, problem):
     assert repr(str(path)) in lines[0] and problem in lines[0]
 
 
-# ------------------------------------------------------------- the CLI (one subprocess per kind)
+# --------------------------------------------------------------------------- the CLI
 
 
 @pytest.mark.parametrize("bad", ["rgb", "jpeg", "corrupt", "value"])
-def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, run_here, bad):
-    path = make_folder(tmp_path / "data", bad)
-    out = tmp_path / "run"
-    argv = ("train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data",
-            "--output", out)
-    proc = run_cli(*argv) if bad == "rgb" else run_here(*argv)
+def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, run_here, console_runs, bad):
+    if ("scan", bad) in console_runs:
+        path, out, proc = console_runs["scan", bad]
+    else:  # the scan runs before TensorFlow does anything: the same in this process
+        path, out = make_folder(tmp_path / "data", bad), tmp_path / "run"
+        proc = run_here("train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data",
+                        "--output", out)
     assert_one_line_error(proc, "train", path, PROBLEMS[bad])
     if bad == "value":
         assert "outside the classes 0..2 and ignore_index 255" in proc.stderr
@@ -121,12 +145,8 @@ def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, run_here, bad)
 
 
 @pytest.mark.parametrize("bad", ["rgb", "corrupt", "value"])
-def test_train_pipeline_error_mid_fit_is_one_line_and_exits(tmp_path, run_here, bad):
-    path = make_folder(tmp_path / "data", bad)
-    argv = ("train", *TINY, "--no-file-check", "--dataset", "folder", "--data-dir",
-            tmp_path / "data", "--output", tmp_path / "run")
-    # The subprocess also shows that the console exits promptly after a failed pipeline.
-    proc = run_cli(*argv) if bad == "value" else run_here(*argv)
+def test_train_pipeline_error_mid_fit_is_one_line_and_exits(console_runs, bad):
+    path, _, proc = console_runs["fit", bad]
     assert_one_line_error(proc, "train", path, PROBLEMS[bad])
 
 
@@ -139,10 +159,8 @@ def test_evaluate_scans_before_loading_the_checkpoint(tmp_path, run_here):
     assert_one_line_error(proc, "evaluate", path, PROBLEMS["value"])
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
-    make_folder(tmp_path / "data", "rgb")
-    proc = run_cli("train", *TINY, "--debug", "--dataset", "folder", "--data-dir",
-                   tmp_path / "data", "--output", tmp_path / "run")
+def test_debug_flag_shows_the_traceback(console_runs):
+    _, _, proc = console_runs["debug", "rgb"]
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "DataError" in proc.stderr
 
