@@ -1,8 +1,9 @@
 """Every builder: registered under its name with the design signature, and the argument
 errors all of them share (unknown backbone, backbone None where there is no own encoder,
 missing weights file). What each architecture builds is in its family's test file, checked
-by the harness (tests/harness.py)."""
+by the harness (tests/harness/)."""
 import inspect
+import os
 
 import pytest
 
@@ -59,3 +60,19 @@ def test_missing_weights_file_is_a_file_not_found_error(tmp_path, arch):
     missing = str(tmp_path / "nope.weights.h5")
     with pytest.raises(FileNotFoundError, match="nope.weights.h5"):
         kerasseg.build(arch, 5, weights=missing)
+
+
+def test_every_architecture_is_run_through_the_harness():
+    """Each registered builder is named in a test file that runs the harness on it (shapes,
+    freeze, .keras round trip, config, static sizes: tests/harness/segmenter.py)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = []
+    for name in sorted(os.listdir(here)):
+        if name.startswith("test_") and name.endswith(".py"):
+            with open(os.path.join(here, name), encoding="utf-8") as f:
+                text = f.read()
+            if ".run(" in text or "run_segmenter_test(" in text:
+                sources.append(text)
+    missing = [arch for arch in kerasseg.list_models()
+               if not any(f'"{arch}"' in text for text in sources)]
+    assert not missing, missing
