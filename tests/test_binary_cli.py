@@ -13,13 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import folder_cli
 import kerasseg
-from kerasseg import cli, datasets, inference
+from kerasseg import cli, datasets, inference, training
 from kerasseg.cli.checkpoint import load_checkpoint
-from kerasseg import training
-from kerasseg.datasets import _io
-from kerasseg.datasets import files_of
+from kerasseg.datasets import _io, files_of
+from tests import folder_cli
 
 TIMEOUT = 300  # a subprocess that reaches it has hung
 SIZE = 64

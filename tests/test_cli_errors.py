@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests import folder_cli
 from kerasseg import cli, datasets, training
 from kerasseg.datasets import DataError, files_of, pipeline_error_message
+from tests import folder_cli
 
 TIMEOUT = 150  # a subprocess that reaches it has hung: the test fails on the timeout
 TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",

@@ -30,8 +30,16 @@ import os
 import sys
 
 from kerasseg.cli import datasets, demo, evaluate, export, models, predict, train
-from kerasseg.cli.common import (EXIT_INTERRUPTED, EXIT_USAGE, ONE_LINE_ERRORS, UsageError,
-                                 debug_requested, error_line, is_data_error, one_line_warnings)
+from kerasseg.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ONE_LINE_ERRORS,
+    UsageError,
+    debug_requested,
+    error_line,
+    is_data_error,
+    one_line_warnings,
+)
 from kerasseg.cli.demo import DEMO
 from kerasseg.cli.demo import MARKER as DEMO_MARKER
 from kerasseg.cli.models import BACKBONE_NAMES, DEFAULT_BACKBONES

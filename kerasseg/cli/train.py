@@ -2,8 +2,7 @@
 import argparse
 import os
 
-from kerasseg.cli.common import (UsageError, check_dataset, check_model, crop, none_or, options,
-                                 say)
+from kerasseg.cli.common import UsageError, check_dataset, check_model, crop, none_or, options, say
 
 HELP = "train a model; checkpoints go to --output"
 BINARY_HELP = ("binary (background/foreground) training on a 2-class set, e.g. a folder of "
