@@ -148,7 +148,7 @@ def test_folder_reads_palette_indices_not_colours(tmp_path):
     pairs = make_folder(tmp_path, n=3)
     out = collect(datasets.load("folder", data_dir=tmp_path, split="all", num_classes=4))
     assert len(out) == 3
-    for (x, y), (image, mask) in zip(out, pairs):
+    for (x, y), (_image, mask) in zip(out, pairs):
         assert x.dtype == np.uint8 and y.dtype == np.int32
         np.testing.assert_array_equal(y, mask)
     np.testing.assert_array_equal(out[0][0], pairs[0][0])  # PNG image: lossless
@@ -302,7 +302,8 @@ def test_voc2012_aug(tmp_path):
 
 
 def test_voc2012_aug_from_segmentation_class_aug(tmp_path):
-    # The shared PNG conversion: VOC2012/SegmentationClassAug + ImageSets/Segmentation/train_aug.txt.
+    # The shared PNG conversion: VOC2012/SegmentationClassAug +
+    # ImageSets/Segmentation/train_aug.txt.
     rng = np.random.default_rng(11)
     make_voc(tmp_path, rng, ids_train=("v1",), ids_val=("v2",))
     voc = os.path.join(tmp_path, "VOCdevkit", "VOC2012")
@@ -334,7 +335,7 @@ def test_cityscapes_label_ids_to_train_ids(tmp_path):
         expected[stem] = np.vectorize(CITYSCAPES_TABLE.get)(ids)
     out = collect(datasets.load("cityscapes", data_dir=tmp_path, split="val"))
     assert len(out) == 2
-    for (x, y), stem in zip(out, sorted(expected)):
+    for (_x, y), stem in zip(out, sorted(expected)):
         np.testing.assert_array_equal(y, expected[stem])
     assert datasets.info("cityscapes").class_names[0] == "road"
     with pytest.raises(RuntimeError, match="cityscapes-dataset.com"):
@@ -351,7 +352,7 @@ def test_camvid_segnet_void_ignored(tmp_path):
         write_grey(str(tmp_path / "CamVid" / "testannot" / f"{name}.png"), ann)
         expected.append(np.where(ann == 11, 255, ann))
     out = collect(datasets.load("camvid", data_dir=tmp_path, split="test"))
-    for (x, y), e in zip(out, expected):
+    for (_x, y), e in zip(out, expected):
         np.testing.assert_array_equal(y, e)
     assert datasets.info("camvid").num_classes == 11
 
@@ -384,7 +385,7 @@ def test_camvid_32_colour_labels(tmp_path):
         "/SegNet/CamVid/val/0006R0_f02400.png /SegNet/CamVid/valannot/0006R0_f02400.png\n")
     out = collect(datasets.load("camvid", data_dir=tmp_path, split="all", variant="32"))
     assert len(out) == 3
-    for (x, y), stem in zip(out, sorted(expected)):
+    for (_x, y), stem in zip(out, sorted(expected)):
         np.testing.assert_array_equal(y, expected[stem])
     (x, y), = collect(datasets.load("camvid", data_dir=tmp_path, split="val", variant="32"))
     np.testing.assert_array_equal(y, expected["0006R0_f02400"])
@@ -410,7 +411,7 @@ def test_ade20k_reduce_zero_label(tmp_path):
         expected.append(np.where(ann == 0, 255, ann - 1))
     for split in ("val", "validation"):
         out = collect(datasets.load("ade20k", data_dir=tmp_path, split=split))
-        for (x, y), e in zip(out, expected):
+        for (_x, y), e in zip(out, expected):
             np.testing.assert_array_equal(y, e)
     info = datasets.info("ade20k")
     assert info.num_classes == 150 and info.class_names[0] == "wall" and info.class_names[-1] == "flag"
@@ -435,7 +436,7 @@ def test_coco_stuff_contiguous_ids(tmp_path):
         write_grey(str(tmp_path / "stuffthingmaps_trainval2017" / "val2017" / f"{stem}.png"), raw)
         expected[stem] = np.vectorize(to_index.get)(raw)
     out = collect(datasets.load("coco_stuff", data_dir=tmp_path, split="val"))
-    for (x, y), stem in zip(out, sorted(expected)):
+    for (_x, y), stem in zip(out, sorted(expected)):
         np.testing.assert_array_equal(y, expected[stem])
     info = datasets.info("coco_stuff")
     assert info.num_classes == 171 and info.class_names[0] == "person" and info.class_names[80] == "banner"
@@ -491,7 +492,7 @@ def test_rgbd_feeds_prepare(tmp_path):
     assert x.shape == (2, 32, 32, 4) and y.shape == (2, 32, 32)
 
 
-# ----------------------------------------------------------------------------- CIFAR-10 and download
+# ------------------------------------------------------------------------- CIFAR-10 and download
 def make_cifar(root, rng, per_batch=3):
     folder = os.path.join(root, "cifar-10-batches-py")
     os.makedirs(folder)

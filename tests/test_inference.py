@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from kerasseg import inference
-
 from tests.shared_models import K, random_blocks, trained_unet
 
 # Each colour is the clear winner of one class under PIXEL_KERNEL below.

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasseg import losses, metrics
-from kerasseg import training
+from kerasseg import losses, metrics, training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

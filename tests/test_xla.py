@@ -5,14 +5,14 @@ XLA has no kernel for ResizeNearestNeighbor's gradient nor for MaxPoolWithArgmax
 XLA-compiled function the nearest resize runs as gathers and SegNet's pooling indices come
 from strided slices.
 """
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import kerasseg
-from kerasseg.ops.resize import in_xla_context, nearest_resize_by_gather
 from kerasseg.layers.unpooling import MaxPoolingWithArgmax
+from kerasseg.ops.resize import in_xla_context, nearest_resize_by_gather
 
 
 def test_xla_context_is_detected_only_under_jit_compile():

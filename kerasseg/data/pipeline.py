@@ -42,6 +42,8 @@ scaled down keeping their aspect ratio (mask by nearest neighbour) and every ima
 `crop_size`, giving fixed-shape batches. `pad_multiple=32` additionally pads height and width up to
 a multiple of 32 in either mode (for models that need it at native size).
 """
+import types
+
 import tensorflow as tf
 
 from kerasseg.data import transforms as T
@@ -89,8 +91,9 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
     Returns:
       tf.data.Dataset of (float32 [B,h,w,C], int32 [B,h,w]) (int32 [B] for scalar labels).
     """
-    crop, scale_range, base_size = _check_arguments(ds, batch_size, crop_size, scale_range,
-                                                    cat_max_ratio, base_size)
+    o = types.SimpleNamespace(**locals())  # the options, by name, for the helpers below
+    o.crop, o.scale_range, o.base_size = _check_arguments(ds, batch_size, crop_size, scale_range,
+                                                          cat_max_ratio, base_size)
     ds = ds.map(T.standardize, num_parallel_calls=num_parallel_calls)
     has_mask = ds.element_spec[1].shape.rank == 2
     photo_channels = photometric_channels_of(ds.element_spec[0].shape[-1], photometric_channels)
@@ -101,18 +104,13 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
     if repeat:
         ds = ds.repeat()
     if training:
-        augment = _augmentation(
-            has_mask, crop=crop, scale_range=scale_range, base_size=base_size,
-            ignore_index=ignore_index, cat_max_ratio=cat_max_ratio, cat_max_tries=cat_max_tries,
-            flip=flip, pad_multiple=pad_multiple, photometric=photometric and (
-                float(brightness_delta), contrast_range, saturation_range, float(hue_delta),
-                photo_channels))
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=num_parallel_calls)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(_augmentation(o, has_mask, photo_channels),
+                                                  num_parallel_calls=num_parallel_calls)
     else:
-        ds = ds.map(_evaluation(has_mask, crop, pad_multiple, ignore_index),
+        ds = ds.map(_evaluation(has_mask, o.crop, pad_multiple, ignore_index),
                     num_parallel_calls=num_parallel_calls)
-    ds = _batch(ds, batch_size, crop, pad_multiple, has_mask, ignore_index, drop_remainder)
+    ds = _batch(ds, batch_size, o.crop, pad_multiple, has_mask, ignore_index, drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds
 
 
@@ -138,39 +136,37 @@ def _check_arguments(ds, batch_size, crop_size, scale_range, cat_max_ratio, base
     return crop, scale_range, base_size
 
 
-def _scale_and_crop(image, mask, seed, crop, scale_range, base_size, ignore_index,
-                    cat_max_ratio, cat_max_tries):
-    if scale_range is not None and crop is not None:
-        return T.scaled_random_crop(image, mask, seed, scale_range, base_size, crop,
-                                    ignore_index, cat_max_ratio, cat_max_tries)
-    if scale_range is not None:
-        return T.random_resize(image, mask, seed, scale_range, base_size)
-    if crop is not None:
-        return T.random_crop(image, mask, seed, crop, ignore_index, cat_max_ratio,
-                             cat_max_tries)
+def _scale_and_crop(image, mask, seed, o):
+    if o.scale_range is not None and o.crop is not None:
+        return T.scaled_random_crop(image, mask, seed, o.scale_range, o.base_size, o.crop,
+                                    o.ignore_index, o.cat_max_ratio, o.cat_max_tries)
+    if o.scale_range is not None:
+        return T.random_resize(image, mask, seed, o.scale_range, o.base_size)
+    if o.crop is not None:
+        return T.random_crop(image, mask, seed, o.crop, o.ignore_index, o.cat_max_ratio,
+                             o.cat_max_tries)
     return image, mask
 
 
-def _augmentation(has_mask, *, crop, scale_range, base_size, ignore_index, cat_max_ratio,
-                  cat_max_tries, flip, pad_multiple, photometric):
-    """The training map ``((image, label), seed) -> (image, label)``; ``photometric`` is False
-    or (brightness delta, contrast range, saturation range, hue delta, channels)."""
+def _augmentation(o, has_mask, photo_channels):
+    """The training map ``((image, label), seed) -> (image, label)`` for ``prepare``'s
+    options ``o`` (crop, scale and base size already checked)."""
+    strengths = (float(o.brightness_delta), o.contrast_range, o.saturation_range,
+                 float(o.hue_delta))
 
     def augment(element, elem_seed):
         image, label = element
         mask = label if has_mask else None
-        image, mask = _scale_and_crop(image, mask, elem_seed, crop, scale_range, base_size,
-                                      ignore_index, cat_max_ratio, cat_max_tries)
-        if flip:
+        image, mask = _scale_and_crop(image, mask, elem_seed, o)
+        if o.flip:
             do_flip = T.uniform(elem_seed, T.S_FLIP, 0.0, 1.0) < 0.5
             image = tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
             if mask is not None:
                 mask = tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask)
-        if photometric:
-            *strengths, channels = photometric
-            image = distort(image, elem_seed, *strengths, channels=channels)
-        if pad_multiple:
-            image, mask = T.pad_multiple(image, mask, int(pad_multiple), ignore_index)
+        if o.photometric:
+            image = distort(image, elem_seed, *strengths, channels=photo_channels)
+        if o.pad_multiple:
+            image, mask = T.pad_multiple(image, mask, int(o.pad_multiple), o.ignore_index)
         return image, (mask if has_mask else label)
 
     return augment

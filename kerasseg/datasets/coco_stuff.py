@@ -58,7 +58,7 @@ INFO = DatasetInfo(
 RESOURCES = [
     Resource(url="http://images.cocodataset.org/zips/train2017.zip", filename="train2017.zip", subdir="images"),
     Resource(url="http://images.cocodataset.org/zips/val2017.zip", filename="val2017.zip", subdir="images"),
-    Resource(url="http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/stuffthingmaps_trainval2017.zip",
+    Resource(url="http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/stuffthingmaps_trainval2017.zip",  # noqa: E501
              filename="stuffthingmaps_trainval2017.zip", subdir="stuffthingmaps_trainval2017",
              # Some copies of the zip wrap the split folders in a top folder of the same name.
              post_extract=move_up(os.path.join("stuffthingmaps_trainval2017", "stuffthingmaps_trainval2017"),

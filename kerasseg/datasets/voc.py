@@ -38,7 +38,7 @@ VOC_RESOURCE = Resource(
     url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
     filename="VOCtrainval_11-May-2012.tar", md5="6cd6e144f989b92b3379bac3b3de84fd")
 SBD_RESOURCE = Resource(
-    url="https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",
+    url="https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",  # noqa: E501
     filename="benchmark.tgz", md5="82b4d87ceb2ed10f6038a1cba92111cb")
 
 INFO = DatasetInfo(

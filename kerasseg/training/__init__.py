@@ -7,9 +7,10 @@
 
 Modules: ``schedules`` (PolyDecay, registered with Keras), ``optimizers``, ``distribute``
 (strategies, precision, the multi-worker patches), ``callbacks``, ``runfiles`` (run.json,
-checkpoints, history, overwrite checks), ``curves``, ``fitting`` (``fit``), ``recipe``
-(``train``), ``evaluation`` (``evaluate``) and ``datachecks`` (``check_files``,
-``through_pipeline``). See ``recipe`` for what a run writes into its folder.
+checkpoints, history, overwrite checks), ``curves``, ``fitting`` (``fit``), ``task`` (classes,
+loss, metrics, build and compile), ``recipe`` (``train``), ``evaluation`` (``evaluate``) and
+``datachecks`` (``check_files``, ``through_pipeline``). See ``recipe`` for what a run writes
+into its folder.
 """
 from kerasseg.training.callbacks import (
     GuardedBackup,
@@ -52,7 +53,7 @@ from kerasseg.training.optimizers import (
     default_learning_rate,
     make_optimizer,
 )
-from kerasseg.training.recipe import is_binary_loss, model_defaults, train
+from kerasseg.training.recipe import train
 from kerasseg.training.runfiles import (
     RUN_FILES,
     atomic_save,
@@ -66,12 +67,19 @@ from kerasseg.training.runfiles import (
     write_run_json,
 )
 from kerasseg.training.schedules import END_LR_FRACTION, PolyDecay
+from kerasseg.training.task import (
+    RunTask,
+    build_compiled,
+    is_binary_loss,
+    model_defaults,
+    run_task,
+)
 
 __all__ = [
     "DECODE_SECONDS", "END_LR_FRACTION", "FOLDER_INFO_OPTIONS", "HEADER_SECONDS", "INFO_OPTIONS",
     "OPTIMIZER_DEFAULTS", "RUN_FILES", "STRATEGIES",
     "DataError", "GuardedBackup", "LogLearningRate", "NaNGuard", "PolyDecay", "RunCheckpoints",
-    "TrainResult",
+    "RunTask", "TrainResult", "build_compiled", "run_task",
     "atomic_save", "backup_epoch", "check_data_dir", "check_files", "check_output",
     "check_split", "class_names_for", "clear_run_files", "dataset_meta", "default_learning_rate",
     "default_verbose", "evaluate", "fit", "get_strategy", "is_binary_loss", "is_chief",

@@ -6,6 +6,7 @@ import shutil
 import sys
 import tempfile
 import time
+import types
 
 import keras
 import tensorflow as tf
@@ -88,21 +89,50 @@ def _prepare_folder(output, epochs, chief, overwrite):
     return folder, resumed_from
 
 
-def _run_callbacks(folder, output, guard, checkpoints, *, tensorboard, chief, callbacks):
-    """-> (callbacks in order, the TensorBoard folder or None)."""
+def _run_callbacks(o, folder, resumed_from, chief):
+    """-> (callbacks in order, the NaN guard, the checkpoints, the TensorBoard folder or None)
+    for ``fit``'s options ``o``."""
+    guard = NaNGuard()
+    checkpoints = RunCheckpoints(folder, o.monitor, o.mode, guard, resume=resumed_from > 0)
     run_callbacks = [guard, LogLearningRate(), checkpoints,
                      keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True)]
     logs_dir = None
-    if tensorboard and _tensorboard_available(chief):
-        logs_dir = os.path.join(output, "logs")
+    if o.tensorboard and _tensorboard_available(chief):
+        logs_dir = os.path.join(o.output, "logs")
         run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(folder, "logs"),
                                                          write_graph=False, profile_batch=0))
-    run_callbacks += list(callbacks)
+    run_callbacks += list(o.callbacks)
     # Last, so that a kill between two callbacks leaves the backup behind the other files
     # (the resumed run then redoes an epoch rather than skipping one).
     run_callbacks.append(GuardedBackup(os.path.join(folder, "backup"), guard,
-                                       restore_from=os.path.join(output, "backup")))
-    return run_callbacks, logs_dir
+                                       restore_from=os.path.join(o.output, "backup")))
+    return run_callbacks, guard, checkpoints, logs_dir
+
+
+def _fit_arguments(o, run_callbacks):
+    """``model.fit``'s keywords for ``fit``'s options ``o``."""
+    return dict(validation_data=o.validation_data, epochs=o.epochs, callbacks=run_callbacks,
+                steps_per_epoch=o.steps_per_epoch, validation_steps=o.validation_steps,
+                validation_freq=o.validation_freq, shuffle=False,
+                verbose=default_verbose() if o.verbose == "auto" else o.verbose)
+
+
+def _result(o, history, checkpoints, guard, **fields):
+    return TrainResult(
+        model=o.model, history=dict(history.history), output=o.output, epochs=o.epochs,
+        best_path=os.path.join(o.output, "best.keras"),
+        last_path=os.path.join(o.output, "last.keras"), best_value=checkpoints.best,
+        best_epoch=checkpoints.best_epoch, diverged=guard.tripped, diverged_at=guard.where,
+        **fields)
+
+
+def _finish(folder, guard, resumed_from, plot):
+    """The chief's end of a run: say why it stopped early, draw curves.png."""
+    if guard.tripped:
+        _report_divergence(guard, resumed_from)
+    history_path = os.path.join(folder, "history.csv")
+    if plot and os.path.exists(history_path):
+        _plot_curves(history_path, os.path.join(folder, "curves.png"))
 
 
 def _report_divergence(guard, resumed_from):
@@ -130,38 +160,25 @@ def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_ep
     """
     if not getattr(model, "compiled", False):
         raise ValueError("fit: compile the model first (model.compile(optimizer, loss, metrics)).")
-    strategy = strategy or tf.distribute.get_strategy()
-    output = os.fspath(output)
+    o = types.SimpleNamespace(**locals())  # the options, by name, for the helpers above
+    strategy = o.strategy = strategy or tf.distribute.get_strategy()
+    o.output = os.fspath(output)
     chief = is_chief(strategy)
-    folder, resumed_from = _prepare_folder(output, epochs, chief, overwrite)
+    folder, resumed_from = _prepare_folder(o.output, epochs, chief, overwrite)
     if validation_data is None and monitor.startswith("val_"):
-        monitor = monitor[4:]
-    guard = NaNGuard()
-    checkpoints = RunCheckpoints(folder, monitor, mode, guard, resume=resumed_from > 0)
-    run_callbacks, logs_dir = _run_callbacks(folder, output, guard, checkpoints,
-                                             tensorboard=tensorboard, chief=chief,
-                                             callbacks=callbacks)
+        o.monitor = monitor[4:]
+    run_callbacks, guard, checkpoints, logs_dir = _run_callbacks(o, folder, resumed_from, chief)
     if is_multi_worker(strategy):
         multi_worker_fixes(model)
     started = time.time()
     try:
-        history = through_pipeline(lambda: model.fit(
-            train_data, validation_data=validation_data, epochs=epochs,
-            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-            validation_freq=validation_freq, callbacks=run_callbacks, shuffle=False,
-            verbose=default_verbose() if verbose == "auto" else verbose))
+        history = through_pipeline(
+            lambda: model.fit(train_data, **_fit_arguments(o, run_callbacks)))
     finally:
         if not chief:
             shutil.rmtree(folder, ignore_errors=True)
     seconds = time.time() - started
-    if guard.tripped and chief:
-        _report_divergence(guard, resumed_from)
-    history_path = os.path.join(folder, "history.csv")
-    if chief and plot and os.path.exists(history_path):
-        _plot_curves(history_path, os.path.join(folder, "curves.png"))
-    return TrainResult(
-        model=model, history=dict(history.history), output=output,
-        best_path=os.path.join(output, "best.keras"), last_path=os.path.join(output, "last.keras"),
-        best_value=checkpoints.best, best_epoch=checkpoints.best_epoch,
-        initial_epoch=resumed_from, epochs=epochs, diverged=guard.tripped,
-        diverged_at=guard.where, seconds=seconds, chief=chief, logs_dir=logs_dir)
+    if chief:
+        _finish(folder, guard, resumed_from, plot)
+    return _result(o, history, checkpoints, guard, initial_epoch=resumed_from, seconds=seconds,
+                   chief=chief, logs_dir=logs_dir)
