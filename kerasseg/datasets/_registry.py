@@ -113,9 +113,6 @@ def needs_data_dir(name):
     return bool(entry(name).needs_data_dir)
 
 
-_entry = entry  # the name kerasseg 0.x's CLI used
-
-
 def info(name, **options):
     """`DatasetInfo` of a registered dataset (options such as `variant=` or, for `folder`,
     `data_dir=`/`num_classes=`/`class_names=` select what it describes)."""
