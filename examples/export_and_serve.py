@@ -12,37 +12,34 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kerasseg import datasets, export, losses, train, visualize
+from kerasseg import datasets, export, losses, training, visualize
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("checkpoint", nargs="?", help="a .keras file (default: train one)")
 parser.add_argument("--output", default=os.path.join("runs", "serve_example"))
 args = parser.parse_args()
 
-info = datasets.info("shapes")
 if args.checkpoint:
     import keras
 
     import kerasseg  # noqa: F401 - registers kerasseg's layers for load_model
 
     model = keras.models.load_model(args.checkpoint, compile=False)
-    run = train.load_run_info(args.checkpoint)
-    class_names = run.get("class_names") or list(info.class_names)
-    palette = np.asarray(run.get("palette") or info.palette, np.uint8)
 else:
-    result = train.train("unet", "shapes", output=os.path.join(args.output, "run"),
-                         backbone=None, weights=None, model_options={"filters": 8},
-                         dataset_options={"num_images": 2000}, val_dataset_options={},
-                         epochs=4, batch_size=8, crop_size=64, steps_per_epoch=100,
-                         optimizer="adam", learning_rate=1e-2, warmup_steps=50,
-                         loss=losses.CrossEntropy() + losses.DiceLoss(),
-                         augment={"scale_range": None, "photometric": False},
-                         tensorboard=False, overwrite=True)
-    model, class_names, palette = result.model, list(info.class_names), info.palette
+    result = training.train("unet", "shapes", output=os.path.join(args.output, "run"),
+                            backbone=None, weights=None, model_options={"filters": 8},
+                            dataset_options={"num_images": 2000}, val_dataset_options={},
+                            epochs=4, batch_size=8, crop_size=64, steps_per_epoch=100,
+                            optimizer="adam", learning_rate=1e-2, warmup_steps=50,
+                            loss=losses.CrossEntropy() + losses.DiceLoss(),
+                            augment={"scale_range": None, "photometric": False},
+                            tensorboard=False, overwrite=True)
+    model = result.model
 
-# 1. Export: the folder holds a SavedModel plus class_names.txt / palette.json assets.
+# 1. Export: the folder holds a SavedModel plus class_names.txt / palette.json assets; the
+# names and colours are the ones the model carries (train gave it the dataset's).
 saved = os.path.join(args.output, "savedmodel")
-export.saved_model(model, saved, overwrite=True, class_names=class_names, palette=palette)
+export.saved_model(model, saved, overwrite=True)
 print(f"SavedModel written to {saved}")
 
 # 2. Serve: only TensorFlow from here on (this part runs in a process without kerasseg too).
