@@ -321,4 +321,38 @@ def test_export_savedmodel_serves_the_same_labels(capsys, trained, tmp_path):
     agree = np.mean(labels == inference.predict(model, images[0]))
     assert agree > 0.999
     names = [n.decode() for n in served.class_names.numpy()]
-    assert names == SHAPES_CLASSES  # taken from the run's run.json
+    assert names == SHAPES_CLASSES  # carried by the checkpoint (Segmenter.describe())
+
+
+def test_checkpoint_names_and_colours_come_from_the_model(trained, tmp_path):
+    import shutil
+
+    from kerasseg.cli.checkpoint import labels_of, load_checkpoint
+
+    alone = tmp_path / "alone.keras"  # no run.json beside it
+    shutil.copy(trained / "best.keras", alone)
+    names, colours = labels_of(load_checkpoint(str(alone)), str(alone))
+    assert names == SHAPES_CLASSES
+    np.testing.assert_array_equal(colours, np.asarray(datasets.info("shapes").palette))
+
+
+def test_binary_and_plain_models_name_their_classes():
+    import kerasseg
+    from kerasseg.cli.checkpoint import labels_of
+
+    def labels(num_classes, **options):
+        model = kerasseg.unet(num_classes, backbone=None, weights=None, filters=4, depth=2,
+                              **options)
+        names, colours = labels_of(model, "/nowhere/model.keras")
+        return names, colours.tolist()
+
+    # A one-channel model names its foreground; background is black.
+    sigmoid = {"activation": "sigmoid"}
+    assert labels(1, class_names=["cell"], **sigmoid) == (
+        ["background", "cell"], [[0, 0, 0], [128, 0, 0]])
+    assert labels(1, class_names=["cell"], palette=[[0, 255, 0]], **sigmoid) == (
+        ["background", "cell"], [[0, 0, 0], [0, 255, 0]])
+    assert labels(3, class_names=["a", "b", "c"])[0] == ["a", "b", "c"]
+    # Nothing of its own and no run.json: generic names, the default colours.
+    assert labels(3) == (["class_0", "class_1", "class_2"],
+                         [[0, 0, 0], [128, 0, 0], [0, 128, 0]])

@@ -24,20 +24,23 @@ def num_classes(model):
 def _own_labels(model):
     """(names, colours) a model says about itself, or (None, None) where it says nothing of its
     own: a plain Keras model (a file saved before the Segmenter class), or a Segmenter built
-    without class names. A one-channel (binary) model names its foreground class: its two
-    classes are background and that one."""
+    with the default names and colours. A one-channel (binary) model names its foreground
+    class: its two classes are background and that one."""
     from kerasseg.models.segmenter import Segmenter, default_class_names, describe
+    from kerasseg.ops.palette import default_palette
 
     if not isinstance(model, Segmenter):
         return None, None
     info = describe(model)
     names, colours = list(info["class_names"]), info["palette"]
-    if names == default_class_names(info["num_classes"]):
+    if names == default_class_names(info["num_classes"]) \
+            and colours == default_palette(info["num_classes"]).tolist():
         return None, None
     if info["num_classes"] == 1 and num_classes(model) == 2:
-        from kerasseg.ops.palette import default_palette
-
-        return ["background", *names], [default_palette(2)[0].tolist(), *colours]
+        pair = default_palette(2).tolist()  # black background, VOC's first class colour
+        if colours != default_palette(1).tolist():  # a foreground colour of the model's own
+            pair[1] = list(colours[0])
+        return ["background", *names], pair
     return names, colours
 
 
