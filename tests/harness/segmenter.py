@@ -178,12 +178,11 @@ def check_static_sizes(build, kwargs, size, multiple, channels=3):
 
 
 def check_rebuild(model):
-    """The description rebuilds the architecture: the registered builder called with the
-    recorded arguments (``weights=None``)."""
+    """The description rebuilds the architecture: ``kerasseg.build(builder, num_classes,
+    **builder_args)`` (``weights=None``)."""
     info = model.describe()
     args = {key: value for key, value in info["builder_args"].items() if key != "num_classes"}
-    builder = getattr(kerasseg, info["builder"])
-    rebuilt = builder(info["num_classes"], **{**args, "weights": None})
+    rebuilt = kerasseg.build(info["builder"], info["num_classes"], **{**args, "weights": None})
     assert rebuilt.count_params() == model.count_params()
     assert rebuilt.describe() == info | {"builder_args": rebuilt.describe()["builder_args"]}
     return rebuilt
