@@ -67,6 +67,8 @@ def test_cli_binary_training_writes_a_one_channel_sigmoid_checkpoint(runs):
         run = json.load(f)
     assert run["binary"] is True and run["num_classes"] == 2
     assert run["class_names"] == ["background", "foreground"]
+    # The model itself names its one channel: the foreground, with its colour.
+    assert model.class_names == ["foreground"] and model.palette == [run["palette"][1]]
     with open(os.path.join(output, "history.csv")) as f:
         header = next(csv.reader(f))
     for column in ("loss", "mean_iou", "foreground_iou", "pixel_accuracy", "val_mean_iou",

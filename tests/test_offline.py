@@ -68,7 +68,7 @@ OFFLINE_CLI = textwrap.dedent("""
     os.environ["KERASSEG_LAZY_IMPORT"] = "1"  # as the console script imports kerasseg
     from kerasseg import cli
     del os.environ["KERASSEG_LAZY_IMPORT"]
-    cli._import_tensorflow()
+    cli.import_tensorflow()
     import keras
     from keras.src.utils import file_utils
 

@@ -58,7 +58,7 @@ def test_the_cli_turns_onednn_on_unless_the_user_chose(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = ("from kerasseg import cli; cli._import_tensorflow(); "
+    code = ("from kerasseg import cli; cli.import_tensorflow(); "
             "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())")
     result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(HERE), env=env,
                             capture_output=True, text=True, timeout=120)

@@ -55,7 +55,6 @@ COMMANDS = {"models": models, "datasets": datasets, "train": train, "evaluate": 
 # Commands that run without TensorFlow.
 LIGHT_COMMANDS = ("models",)
 
-_import_tensorflow = import_tensorflow  # the old name (tests/test_onednn.py, test_offline.py)
 
 
 def build_parser():

@@ -19,13 +19,6 @@ def model_defaults(name):
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
-def _builder_takes(name, argument):
-    from kerasseg.models import MODELS
-
-    params = inspect.signature(MODELS[name]).parameters
-    return argument in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 def is_binary_loss(loss):
     """Whether ``loss`` (or a term of a combined loss) is a binary one (one sigmoid channel),
     e.g. ``losses.BinaryCrossEntropy`` or any loss built with ``mode="binary"``."""
@@ -107,13 +100,15 @@ def _compile(net, optimizer, loss, task, aux_loss_weight, jit_compile):
 
 
 def _build_options(model, task, model_options):
-    """Builder keywords: the run's options, and the dataset's class names and colours for a
-    builder that takes them (a binary model's one channel has no per-class names)."""
+    """Builder keywords: the run's options, and the dataset's class names and colours (every
+    builder takes them). A binary model's one channel is the foreground: it gets that class's
+    name and colour, so the checkpoint alone says what it finds."""
     options = dict(model_options)
-    if not task.binary:
-        for key, value in (("class_names", task.class_names), ("palette", task.palette)):
-            if key not in options and _builder_takes(model, key):
-                options[key] = value
+    names, colours = task.class_names, task.palette
+    if task.binary:
+        names, colours = names[1:], colours[1:]
+    options.setdefault("class_names", names)
+    options.setdefault("palette", colours)
     return options
 
 
