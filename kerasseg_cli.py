@@ -5,6 +5,7 @@ It imports the ``kerasseg`` package lightly, without TensorFlow, so that ``keras
 every kerasseg layer, loss and metric) when they start. ``import kerasseg`` anywhere else keeps
 importing everything, which is what ``keras.models.load_model`` needs. See ``kerasseg.cli``.
 """
+
 import os
 import sys
 

@@ -6,6 +6,7 @@ FLOPs are counted by TensorFlow's graph profiler on a frozen 1 x size x size x 3
 (a multiply-add counts as 2 FLOPs, as the profiler and most papers do). Weights are random
 (``weights=None``): the counts do not depend on them.
 """
+
 import argparse
 import inspect
 import os
@@ -13,16 +14,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
+from flops import gflops_per_image  # noqa: E402  (benchmarks/ is the script's folder)
 
 import kerasseg  # noqa: E402
-from flops import gflops_per_image  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def default_backbone(name):
     parameter = inspect.signature(kerasseg.models.MODELS[name]).parameters.get("backbone")
     return None if parameter is None else parameter.default
-
-
 
 
 def main(argv=None):
@@ -32,13 +31,17 @@ def main(argv=None):
     parser.add_argument("--models", nargs="*", default=kerasseg.list_models())
     args = parser.parse_args(argv)
 
-    rows = ["| model | default backbone | parameters | GFLOPs at "
-            f"{args.size}x{args.size} |", "|---|---|---:|---:|"]
+    rows = [
+        f"| model | default backbone | parameters | GFLOPs at {args.size}x{args.size} |",
+        "|---|---|---:|---:|",
+    ]
     for name in args.models:
         model = kerasseg.build(name, args.classes, weights=None)
         backbone = default_backbone(name) or "(own encoder)"
-        row = (f"| {name} | {backbone} | {model.count_params() / 1e6:.2f} M | "
-               f"{gflops_per_image(model, args.size):.1f} |")
+        row = (
+            f"| {name} | {backbone} | {model.count_params() / 1e6:.2f} M | "
+            f"{gflops_per_image(model, args.size):.1f} |"
+        )
         print(row, flush=True)
         rows.append(row)
         tf.keras.backend.clear_session()

@@ -8,6 +8,7 @@ fresh process with the setting in its environment; the two settings alternate (0
 ``predict_on_batch`` (inference) and ``train_on_batch`` (Adam, kerasseg's CrossEntropy) at
 batch 4, 256x256, 12 classes, random weights, after two warm-up calls.
 """
+
 import argparse
 import json
 import os
@@ -18,8 +19,8 @@ import time
 
 
 def child(args):
-    import numpy as np
     import keras
+    import numpy as np
     from tensorflow.python.util import _pywrap_util_port
 
     import kerasseg
@@ -31,8 +32,10 @@ def child(args):
     x = rng.uniform(0, 255, (args.batch, args.size, args.size, 3)).astype("float32")
     y = rng.integers(0, 12, (args.batch, args.size, args.size)).astype("int32")
     out = {"onednn": bool(_pywrap_util_port.IsMklEnabled())}
-    for mode, call in (("inference", lambda: model.predict_on_batch(x)),
-                       ("training", lambda: model.train_on_batch(x, y))):
+    for mode, call in (
+        ("inference", lambda: model.predict_on_batch(x)),
+        ("training", lambda: model.train_on_batch(x, y)),
+    ):
         for _ in range(2):
             call()
         times = []
@@ -60,19 +63,29 @@ def main():
     for round_ in range(args.rounds):
         for setting in ("0", "1"):
             env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
-            proc = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=env,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", *sys.argv[1:]],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not line:
-                sys.exit(f"child with TF_ENABLE_ONEDNN_OPTS={setting} failed:\n"
-                         + proc.stderr[-3000:])
+                sys.exit(
+                    f"child with TF_ENABLE_ONEDNN_OPTS={setting} failed:\n" + proc.stderr[-3000:]
+                )
             result = json.loads(line[0][7:])
             results[setting].append(result)
-            print(f"round {round_ + 1} TF_ENABLE_ONEDNN_OPTS={setting} (oneDNN "
-                  f"{'on' if result['onednn'] else 'off'}): inference {result['inference']:.2f}"
-                  f" img/s, training {result['training']:.2f} img/s", flush=True)
-    print(f"\n{args.model} {args.backbone}, batch {args.batch}, {args.size}x{args.size}, "
-          f"medians over {args.rounds} round(s):")
+            print(
+                f"round {round_ + 1} TF_ENABLE_ONEDNN_OPTS={setting} (oneDNN "
+                f"{'on' if result['onednn'] else 'off'}): inference {result['inference']:.2f}"
+                f" img/s, training {result['training']:.2f} img/s",
+                flush=True,
+            )
+    print(
+        f"\n{args.model} {args.backbone}, batch {args.batch}, {args.size}x{args.size}, "
+        f"medians over {args.rounds} round(s):"
+    )
     for mode in ("inference", "training"):
         off = statistics.median(r[mode] for r in results["0"])
         on = statistics.median(r[mode] for r in results["1"])

@@ -10,6 +10,7 @@ ReLU, and timed in one process, alternating, as ``predict_on_batch`` (inference)
     python benchmarks/upsample_conv.py                 # all five stages, batch 4
     python benchmarks/upsample_conv.py --stages 1 5 --repeats 20
 """
+
 import argparse
 import os
 import time
@@ -49,8 +50,7 @@ def build(form, coarse, skip, filters):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=int, nargs="+", default=list(STAGES),
-                        choices=list(STAGES))
+    parser.add_argument("--stages", type=int, nargs="+", default=list(STAGES), choices=list(STAGES))
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
@@ -59,11 +59,15 @@ def main():
     for stage in args.stages:
         coarse, skip, filters = STAGES[stage]
         models = {form: build(form, coarse, skip, filters) for form in ("phases", "direct")}
-        inputs = [rng.normal(size=(args.batch,) + tuple(m.shape[1:])).astype("float32")
-                  for m in models["phases"].inputs]
+        inputs = [
+            rng.normal(size=(args.batch,) + tuple(m.shape[1:])).astype("float32")
+            for m in models["phases"].inputs
+        ]
         target = rng.normal(size=(args.batch,) + tuple(models["phases"].output.shape[1:]))
-        calls = {"inference": lambda m: m.predict_on_batch(inputs),
-                 "training": lambda m: m.train_on_batch(inputs, target.astype("float32"))}
+        calls = {
+            "inference": lambda m, x=inputs: m.predict_on_batch(x),
+            "training": lambda m, x=inputs, y=target: m.train_on_batch(x, y.astype("float32")),
+        }
         for mode, call in calls.items():
             for model in models.values():
                 for _ in range(2):  # trace, then warm up
@@ -75,8 +79,11 @@ def main():
                     call(model)
                     times[form].append(1e3 * (time.perf_counter() - start))
             ms = {form: float(np.median(t)) for form, t in times.items()}
-            print(f"{stage:>5}  {mode:<10}  {ms['phases']:9.1f}  {ms['direct']:9.1f}  "
-                  f"{ms['direct'] / ms['phases']:12.2f}x", flush=True)
+            print(
+                f"{stage:>5}  {mode:<10}  {ms['phases']:9.1f}  {ms['direct']:9.1f}  "
+                f"{ms['direct'] / ms['phases']:12.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ With no checkpoint a small U-Net is trained on `shapes` for a few epochs first (
 on a CPU). The SavedModel's `serving_default` signature takes uint8 images of any size and
 returns `labels` and `probabilities`; serving it needs TensorFlow only, not kerasseg or Keras.
 """
+
 import argparse
 import os
 
@@ -26,14 +27,27 @@ if args.checkpoint:
 
     model = keras.models.load_model(args.checkpoint, compile=False)
 else:
-    result = training.train("unet", "shapes", output=os.path.join(args.output, "run"),
-                            backbone=None, weights=None, model_options={"filters": 8},
-                            dataset_options={"num_images": 2000}, val_dataset_options={},
-                            epochs=4, batch_size=8, crop_size=64, steps_per_epoch=100,
-                            optimizer="adam", learning_rate=1e-2, warmup_steps=50,
-                            loss=losses.CrossEntropy() + losses.DiceLoss(),
-                            augment={"scale_range": None, "photometric": False},
-                            tensorboard=False, overwrite=True)
+    result = training.train(
+        "unet",
+        "shapes",
+        output=os.path.join(args.output, "run"),
+        backbone=None,
+        weights=None,
+        model_options={"filters": 8},
+        dataset_options={"num_images": 2000},
+        val_dataset_options={},
+        epochs=4,
+        batch_size=8,
+        crop_size=64,
+        steps_per_epoch=100,
+        optimizer="adam",
+        learning_rate=1e-2,
+        warmup_steps=50,
+        loss=losses.CrossEntropy() + losses.DiceLoss(),
+        augment={"scale_range": None, "photometric": False},
+        tensorboard=False,
+        overwrite=True,
+    )
     model = result.model
 
 # 1. Export: the folder holds a SavedModel plus class_names.txt / palette.json assets; the
@@ -49,11 +63,17 @@ image, truth = next(iter(datasets.load("shapes", split="test")))  # any uint8 RG
 outputs = serve(images=tf.expand_dims(image, 0))
 labels = outputs["labels"][0].numpy()
 names = [n.decode() for n in served.class_names.numpy()]
-print(f"input {tuple(image.shape)} -> labels {labels.shape}, probabilities "
-      f"{tuple(outputs['probabilities'].shape)}")
+print(
+    f"input {tuple(image.shape)} -> labels {labels.shape}, probabilities "
+    f"{tuple(outputs['probabilities'].shape)}"
+)
 for index, name in enumerate(names):
-    print(f"  {name:<10} {np.sum(labels == index):6d} px predicted, "
-          f"{np.sum(truth.numpy() == index):6d} px true")
-path = visualize.save_image(os.path.join(args.output, "served_overlay.png"),
-                            visualize.overlay(image.numpy(), labels, served.palette.numpy()))
+    print(
+        f"  {name:<10} {np.sum(labels == index):6d} px predicted, "
+        f"{np.sum(truth.numpy() == index):6d} px true"
+    )
+path = visualize.save_image(
+    os.path.join(args.output, "served_overlay.png"),
+    visualize.overlay(image.numpy(), labels, served.palette.numpy()),
+)
 print(f"overlay: {path}")

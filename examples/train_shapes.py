@@ -6,6 +6,7 @@ validation mIoU), history.csv and curves.png. Runs in about two minutes on a lap
 
     python examples/train_shapes.py [output_folder]     (default runs/shapes)
 """
+
 import os
 import sys
 
@@ -20,22 +21,32 @@ keras.utils.set_random_seed(0)
 
 # Training batches: 64 px random crops with flips. Validation: each image at its own size,
 # padded to a multiple of 32 the way kerasseg.inference.predict pads it.
-train_ds = data.prepare(datasets.load("shapes", split="train", num_images=2000), batch_size=8,
-                        crop_size=64, training=True, seed=0, scale_range=None,
-                        photometric=False, repeat=True, drop_remainder=True)
+train_ds = data.prepare(
+    datasets.load("shapes", split="train", num_images=2000),
+    batch_size=8,
+    crop_size=64,
+    training=True,
+    seed=0,
+    scale_range=None,
+    photometric=False,
+    repeat=True,
+    drop_remainder=True,
+)
 val_ds = training.validation_batches(datasets.load("shapes", split="val"))
 
 # The paper's U-Net layout, 8 filters at the top instead of 64: plenty for four shapes.
 model = kerasseg.unet(info.num_classes, backbone=None, filters=8)
 epochs, steps = 12, 100
 model.compile(
-    optimizer=training.make_optimizer("adam", learning_rate=1e-2, total_steps=epochs * steps,
-                                   warmup_steps=50),
+    optimizer=training.make_optimizer(
+        "adam", learning_rate=1e-2, total_steps=epochs * steps, warmup_steps=50
+    ),
     loss=losses.CrossEntropy() + losses.DiceLoss(),
     metrics=[metrics.MeanIoU(info.num_classes), metrics.PixelAccuracy(info.num_classes)],
 )
-result = training.fit(model, train_ds, val_ds, output=output, epochs=epochs,
-                   steps_per_epoch=steps, overwrite=True)
+result = training.fit(
+    model, train_ds, val_ds, output=output, epochs=epochs, steps_per_epoch=steps, overwrite=True
+)
 print(f"best validation mIoU {result.best_value:.3f} at epoch {result.best_epoch}")
 
 # Predict a few validation images with the best checkpoint and draw them side by side.
@@ -44,6 +55,7 @@ samples = list(datasets.load("shapes", split="val").take(6).as_numpy_iterator())
 images = [image for image, _ in samples]
 truths = [mask for _, mask in samples]
 predictions = inference.predict(best, images)
-visualize.grid(images, truths, predictions, info.palette,
-               path=os.path.join(output, "predictions.png"))
+visualize.grid(
+    images, truths, predictions, info.palette, path=os.path.join(output, "predictions.png")
+)
 print(f"image | truth | prediction: {os.path.join(output, 'predictions.png')}")

@@ -12,6 +12,7 @@ TensorFlow (``KERASSEG_LAZY_IMPORT=1`` while it imports, see ``kerasseg_cli``) s
 and ``kerasseg models`` answer at once; there, the imports below run the first time any public
 name is asked for.
 """
+
 import importlib
 import os
 import sys
@@ -23,13 +24,41 @@ from kerasseg.version import __version__  # noqa: E402
 __all__ = [
     "__version__",
     # the package's parts
-    "backbones", "data", "datasets", "export", "inference", "layers", "losses", "metrics",
-    "models", "necks", "ops", "training", "visualize",
+    "backbones",
+    "data",
+    "datasets",
+    "export",
+    "inference",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "necks",
+    "ops",
+    "training",
+    "visualize",
     # models
-    "MODELS", "Segmenter", "build", "list_backbones", "list_models",
-    "attention_unet", "deeplabv3", "deeplabv3plus", "fc_densenet56", "fc_densenet67",
-    "fc_densenet103", "fcn8s", "fcn16s", "fcn32s", "fpn", "linknet", "pspnet", "refinenet",
-    "segnet", "unet", "unetpp",
+    "MODELS",
+    "Segmenter",
+    "build",
+    "list_backbones",
+    "list_models",
+    "attention_unet",
+    "deeplabv3",
+    "deeplabv3plus",
+    "fc_densenet56",
+    "fc_densenet67",
+    "fc_densenet103",
+    "fcn8s",
+    "fcn16s",
+    "fcn32s",
+    "fpn",
+    "linknet",
+    "pspnet",
+    "refinenet",
+    "segnet",
+    "unet",
+    "unetpp",
 ]
 _ON_USE = ("inference", "export", "visualize", "train")
 
@@ -42,7 +71,7 @@ def _run_as_cli():
         return False
     for i, arg in enumerate(argv[1:], 1):
         if arg == "-m":
-            return argv[i + 1:i + 2] == ["kerasseg.cli"]
+            return argv[i + 1 : i + 2] == ["kerasseg.cli"]
         if arg.startswith("-m"):
             return arg == "-mkerasseg.cli"
     return False
@@ -53,8 +82,18 @@ _LAZY = bool(os.environ.get("KERASSEG_LAZY_IMPORT")) or _run_as_cli()
 if not _LAZY:
     # These register kerasseg's Keras objects (layers, losses, metrics, schedules, the
     # Segmenter) and so must run before any keras.models.load_model.
-    from kerasseg import backbones, data, datasets, layers, losses, metrics, necks, ops  # noqa: E402
-    from kerasseg import models, training  # noqa: E402
+    from kerasseg import (  # noqa: E402  # noqa: E402
+        backbones,
+        data,
+        datasets,
+        layers,
+        losses,
+        metrics,
+        models,
+        necks,
+        ops,
+        training,
+    )
     from kerasseg.backbones import list_backbones  # noqa: E402
     from kerasseg.models import MODELS, Segmenter, build, list_models  # noqa: E402
     from kerasseg.models.semantic.attention_unet import attention_unet  # noqa: E402

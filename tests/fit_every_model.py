@@ -6,6 +6,7 @@ here. Light configurations, each exercising the architecture's own layers (dilat
 encoders and ASPP included). One training step computes and applies every gradient once, which
 is all a missing kernel needs to fail; the loss must be finite and the weights must move.
 """
+
 import sys
 
 import keras
@@ -16,15 +17,19 @@ from kerasseg import losses
 
 # A light backbone wherever the architecture takes one; the default elsewhere.
 OPTIONS = {
-    "fcn32s": dict(fc_filters=16), "fcn16s": dict(fc_filters=16), "fcn8s": dict(fc_filters=16),
+    "fcn32s": dict(fc_filters=16),
+    "fcn16s": dict(fc_filters=16),
+    "fcn8s": dict(fc_filters=16),
     "segnet": dict(),
     "unet": dict(backbone=None, filters=4, depth=2),
     "unetpp": dict(backbone=None, filters=4, depth=2),
     "attention_unet": dict(backbone=None, filters=4, depth=2),
-    "deeplabv3": dict(backbone="resnet50", output_stride=8),   # dilated ResNet, ASPP
+    "deeplabv3": dict(backbone="resnet50", output_stride=8),  # dilated ResNet, ASPP
     "deeplabv3plus": dict(backbone="resnet50", output_stride=16),
     "pspnet": dict(backbone="mobilenetv2"),
-    "fc_densenet56": dict(), "fc_densenet67": dict(), "fc_densenet103": dict(),
+    "fc_densenet56": dict(),
+    "fc_densenet67": dict(),
+    "fc_densenet103": dict(),
 }
 LIGHT = dict(backbone="mobilenetv2")
 
@@ -39,15 +44,20 @@ def main(names):
     for name in names:
         model = kerasseg.build(name, 3, weights=None, **OPTIONS.get(name, LIGHT))
         outputs = len(model.outputs)
-        model.compile(optimizer=keras.optimizers.SGD(1e-3), loss=[losses.CrossEntropy()] * outputs,
-                      jit_compile=False)
+        model.compile(
+            optimizer=keras.optimizers.SGD(1e-3),
+            loss=[losses.CrossEntropy()] * outputs,
+            jit_compile=False,
+        )
         before = [w.numpy() for w in model.trainable_weights]
-        history = model.fit(x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=1,
-                            verbose=0)
+        history = model.fit(
+            x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=1, verbose=0
+        )
         loss = history.history["loss"]
         assert np.all(np.isfinite(loss)), (name, loss)
-        moved = any(not np.array_equal(b, w.numpy())
-                    for b, w in zip(before, model.trainable_weights))
+        moved = any(
+            not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights)
+        )
         assert moved, f"{name}: one training step changed no weight"
         print(f"fitted {name} {loss[-1]:.4f}", flush=True)
 

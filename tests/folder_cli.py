@@ -1,4 +1,5 @@
 """Shared by the CLI and binary-mask tests: generated `folder` sets and the CLI in a subprocess."""
+
 import os
 import subprocess
 import sys
@@ -22,8 +23,8 @@ def write_squares(base, foreground, n, rng, size=64, name="im{i}", bad=None):
         mask = np.zeros((size, size), np.uint8)
         side = int(rng.integers(12, 28))
         y0, x0 = rng.integers(0, size - side, 2)
-        image[y0:y0 + side, x0:x0 + side] = rng.integers(200, 256, (side, side, 3))
-        mask[y0:y0 + side, x0:x0 + side] = foreground
+        image[y0 : y0 + side, x0 : x0 + side] = rng.integers(200, 256, (side, side, 3))
+        mask[y0 : y0 + side, x0 : x0 + side] = foreground
         if i == bad:
             mask[0, 0] = 128
         stem = name.format(i=i)
@@ -45,8 +46,9 @@ def _command(argv):
 def run_cli(*argv, timeout):
     """`python -m kerasseg.cli ARGV` with the defaults users get (no debug, TensorFlow's and
     OpenCV's log levels unset); a run that reaches `timeout` has hung."""
-    return subprocess.run(_command(argv), capture_output=True, text=True, env=_user_env(),
-                          timeout=timeout)
+    return subprocess.run(
+        _command(argv), capture_output=True, text=True, env=_user_env(), timeout=timeout
+    )
 
 
 def run_cli_together(*argvs, timeout, jobs=2):
@@ -61,15 +63,17 @@ def run_cli_together(*argvs, timeout, jobs=2):
                     i, argv = waiting.pop(0)
                     out = open(os.path.join(folder, f"{i}.out"), "w+")
                     err = open(os.path.join(folder, f"{i}.err"), "w+")
-                    proc = subprocess.Popen(_command(argv), stdout=out, stderr=err, text=True,
-                                            env=_user_env())
+                    proc = subprocess.Popen(
+                        _command(argv), stdout=out, stderr=err, text=True, env=_user_env()
+                    )
                     running.append((i, argv, proc, out, err, time.monotonic()))
                 i, argv, proc, out, err, started = running.pop(0)
                 proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
                 out.seek(0)
                 err.seek(0)
-                done[i] = subprocess.CompletedProcess(_command(argv), proc.returncode,
-                                                      out.read(), err.read())
+                done[i] = subprocess.CompletedProcess(
+                    _command(argv), proc.returncode, out.read(), err.read()
+                )
                 out.close()
                 err.close()
         finally:

@@ -4,6 +4,7 @@ A small trained U-Net and its data (test_inference, test_export; ``trained_unet`
 so the session trains it once), and a stand-in for keras.applications' ImageNet VGG16
 (test_fcn, test_segnet). Kept out of the test modules so that none imports another.
 """
+
 import functools
 
 import keras
@@ -31,8 +32,9 @@ def trained_unet():
     """
     keras.utils.set_random_seed(0)
     images, labels = random_blocks(np.random.default_rng(0), 96, 32, 32)
-    model = kerasseg.unet(num_classes=K, backbone=None, filters=4, depth=3, weights=None,
-                          batch_norm=False)
+    model = kerasseg.unet(
+        num_classes=K, backbone=None, filters=4, depth=3, weights=None, batch_norm=False
+    )
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     model.fit(images, labels, batch_size=16, epochs=5, verbose=0)
     return model
@@ -50,7 +52,11 @@ class RandomVGG:
         assert weights == "imagenet"  # the builders ask for the real thing
         if include_top not in self.models:
             vgg = keras.applications.VGG16(include_top=include_top, weights=None)
-            vgg.set_weights([w if w.ndim > 1 else np.linspace(-0.1, 0.1, w.size, dtype=w.dtype)
-                             for w in vgg.get_weights()])
+            vgg.set_weights(
+                [
+                    w if w.ndim > 1 else np.linspace(-0.1, 0.1, w.size, dtype=w.dtype)
+                    for w in vgg.get_weights()
+                ]
+            )
             self.models[include_top] = vgg
         return self.models[include_top]

@@ -4,6 +4,7 @@ coefficients, a gate on every skip.
 
 Heavy builds are made once per module (``zoo``); inputs are tiny and non-square.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -24,8 +25,15 @@ def zoo():
 
 
 def test_default_backbone_resnet50_maps_to_input_size(zoo):
-    model = zoo.run("attention_unet", num_classes=21, sizes=((H, W),), expected_multiple=32,
-                    freeze=False, save=False, config=False)
+    model = zoo.run(
+        "attention_unet",
+        num_classes=21,
+        sizes=((H, W),),
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+        config=False,
+    )
     assert any(layer.name == "resnet50" for layer in model.layers)
 
 
@@ -35,8 +43,9 @@ def test_mobilenetv2_contract(zoo):
 
 def test_paper_encoder_contract(zoo):
     # Sides a multiple of 2**depth = 16 suffice without a backbone.
-    model = zoo.run("attention_unet", PAPER, num_classes=3, sizes=((48, 80), (80, 48)),
-                    expected_multiple=16)
+    model = zoo.run(
+        "attention_unet", PAPER, num_classes=3, sizes=((48, 80), (80, 48)), expected_multiple=16
+    )
     assert model.get_layer("enc1_1_conv").filters == 8
     assert model.get_layer("bottleneck_1_conv").filters == 8 * 16
 
@@ -45,13 +54,15 @@ def test_paper_encoder_needs_multiple_of_two_to_the_depth():
     with pytest.raises(ValueError, match="width 40 is not a multiple of 16"):
         kerasseg.attention_unet(2, backbone=None, input_shape=(48, 40, 3), weights=None)
     with pytest.raises(ValueError, match="multiple of 8"):
-        kerasseg.attention_unet(2, backbone=None, depth=3, input_shape=(36, 40, 3),
-                                weights=None)
+        kerasseg.attention_unet(2, backbone=None, depth=3, input_shape=(36, 40, 3), weights=None)
 
 
 def test_activation_none_gives_the_logits(zoo):
-    assert_logits_of(zoo.get("attention_unet", 21, **LIGHT),
-                     zoo.get("attention_unet", 21, activation=None, **LIGHT), images(2, H, W))
+    assert_logits_of(
+        zoo.get("attention_unet", 21, **LIGHT),
+        zoo.get("attention_unet", 21, activation=None, **LIGHT),
+        images(2, H, W),
+    )
 
 
 def _gate_model(skip_shape=(8, 12, 6), gating_shape=(4, 6, 5)):
@@ -65,8 +76,10 @@ def test_attention_gate_weights_the_skip():
     psi = model.get_layer("gate_psi")
     # psi = 0 everywhere: every coefficient is sigmoid(0) = 0.5.
     psi.set_weights([np.zeros_like(w) for w in psi.get_weights()])
-    probe = keras.Model(model.inputs, [model.get_layer("gate_resample").output,
-                                       model.get_layer("gate_multiply").output])
+    probe = keras.Model(
+        model.inputs,
+        [model.get_layer("gate_resample").output, model.get_layer("gate_multiply").output],
+    )
     rng = np.random.default_rng(0)
     skip, gating = rng.normal(size=(2, 8, 12, 6)), rng.normal(size=(2, 4, 6, 5))
     alpha, gated = probe([skip, gating])

@@ -1,5 +1,6 @@
 """The backbone registry: every encoder builds, taps sit at their strides, preprocessing and
 weights behave as keras.applications' own."""
+
 import importlib
 
 import keras
@@ -12,10 +13,16 @@ SIZES = [(64, 64), (96, 128)]
 
 # keras.applications module whose preprocess_input each family mirrors.
 FAMILY_MODULES = {
-    "vgg": "vgg16", "resnet": "resnet", "resnet_v2": "resnet_v2",
-    "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
-    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2",
-    "densenet": "densenet", "xception": "xception", "inception_v3": "inception_v3",
+    "vgg": "vgg16",
+    "resnet": "resnet",
+    "resnet_v2": "resnet_v2",
+    "mobilenet_v2": "mobilenet_v2",
+    "mobilenet_v3": "mobilenet_v3",
+    "efficientnet": "efficientnet",
+    "efficientnet_v2": "efficientnet_v2",
+    "densenet": "densenet",
+    "xception": "xception",
+    "inception_v3": "inception_v3",
     "convnext": "convnext",
 }
 
@@ -96,18 +103,23 @@ def test_rgb_weights_adapt_to_other_channel_counts(tmp_path):
     grey = np.random.default_rng(1).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
     src_first = keras.Model(source.input, source.get_layer("block1_conv1").output)
     dst_first = keras.Model(rgbd.input, rgbd.get_layer("block1_conv1").output)
-    np.testing.assert_allclose(dst_first(np.repeat(grey, 4, -1)), src_first(_mean_rgb(grey)),
-                               rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(
+        dst_first(np.repeat(grey, 4, -1)), src_first(_mean_rgb(grey)), rtol=1e-4, atol=1e-2
+    )
     # Every later layer is copied unchanged.
-    np.testing.assert_array_equal(rgbd.get_layer("block5_conv3").get_weights()[0],
-                                  source.get_layer("block5_conv3").get_weights()[0])
+    np.testing.assert_array_equal(
+        rgbd.get_layer("block5_conv3").get_weights()[0],
+        source.get_layer("block5_conv3").get_weights()[0],
+    )
 
 
 def _mean_rgb(grey):
     """The RGB image that, after caffe preprocessing (BGR, per-channel mean), equals the grey
     image after the 4-channel build's preprocessing (averaged mean): grey + (mean_c - mean)."""
-    return np.repeat(grey, 3, -1) + (np.array([123.68, 116.779, 103.939], "float32")
-                                     - np.float32(sum((103.939, 116.779, 123.68)) / 3))
+    return np.repeat(grey, 3, -1) + (
+        np.array([123.68, 116.779, 103.939], "float32")
+        - np.float32(sum((103.939, 116.779, 123.68)) / 3)
+    )
 
 
 def test_freeze_makes_every_backbone_weight_non_trainable():
@@ -138,16 +150,23 @@ def _randomized(net, seed=0):
     for layer in net.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             size = layer.moving_mean.shape
-            layer.set_weights([rng.uniform(0.5, 1.0, size), rng.normal(0, 0.1, size),
-                               rng.normal(0, 0.5, size), rng.uniform(0.5, 2.0, size)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.0, size),
+                    rng.normal(0, 0.1, size),
+                    rng.normal(0, 0.5, size),
+                    rng.uniform(0.5, 2.0, size),
+                ]
+            )
         elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
             layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape))
     return net
 
 
 def test_conv_biases_before_batch_norm_fold_exactly():
-    net = _randomized(keras.applications.ResNet50(include_top=False, weights=None,
-                                                  input_shape=(64, 64, 3)))
+    net = _randomized(
+        keras.applications.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
+    )
     biased = [l for l in net.layers if isinstance(l, keras.layers.Conv2D) and l.use_bias]
     folded = bb.fold_conv_biases(net)
     assert [l.name for l in folded.layers] == [l.name for l in net.layers]
@@ -159,13 +178,15 @@ def test_conv_biases_before_batch_norm_fold_exactly():
     np.testing.assert_allclose(folded(x), net(x), atol=1e-5 * scale)
     # Training mode: the batch mean absorbs the bias, and the moving means keep the offset.
     # (Looser: the last stage normalizes over 8 values per channel, which magnifies rounding.)
-    np.testing.assert_allclose(folded(x, training=True), net(x, training=True),
-                               atol=1e-3 * scale)
+    np.testing.assert_allclose(folded(x, training=True), net(x, training=True), atol=1e-3 * scale)
     for conv in biased:
         norm = net.get_layer(conv.name.replace("_conv", "_bn"))
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(folded.get_layer(norm.name).moving_mean),
-            keras.ops.convert_to_numpy(norm.moving_mean - conv.bias), rtol=1e-4, atol=1e-3)
+            keras.ops.convert_to_numpy(norm.moving_mean - conv.bias),
+            rtol=1e-4,
+            atol=1e-3,
+        )
 
 
 def test_conv_bias_stays_where_the_conv_output_is_used_elsewhere():
@@ -194,9 +215,13 @@ def test_package_modules_import_only_downward():
     for i, module in enumerate(LAYERS):
         with open(os.path.join(folder, f"{module}.py")) as f:
             tree = ast.parse(f.read())
-        imported = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
-                    if isinstance(node, ast.ImportFrom) and node.module
-                    and node.module.startswith("kerasseg.backbones.")}
+        imported = {
+            node.module.rsplit(".", 1)[-1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("kerasseg.backbones.")
+        }
         assert imported <= set(LAYERS[:i]), (module, imported - set(LAYERS[:i]))
 
 
@@ -211,16 +236,20 @@ def test_a_backbone_name_is_checked_once_per_build(monkeypatch):
 
     for module in (build, dilation):
         monkeypatch.setattr(module, "check_backbone", counting)
-    model = bb.build_backbone("mobilenetv2", weights=None, output_stride=16,
-                              allowed=bb.dilatable_backbones(), arch="deeplabv3")
+    model = bb.build_backbone(
+        "mobilenetv2",
+        weights=None,
+        output_stride=16,
+        allowed=bb.dilatable_backbones(),
+        arch="deeplabv3",
+    )
     assert model.tap_strides == (2, 4, 8, 16, 16)
     assert calls == ["mobilenetv2"]
 
 
 def test_build_backbone_names_the_architecture_and_its_choices():
     with pytest.raises(ValueError, match="'vgg16' for deeplabv3.*Valid backbones: .*resnet50"):
-        bb.build_backbone("vgg16", weights=None, allowed=bb.dilatable_backbones(),
-                          arch="deeplabv3")
+        bb.build_backbone("vgg16", weights=None, allowed=bb.dilatable_backbones(), arch="deeplabv3")
     with pytest.raises(ValueError, match="'vgg16' cannot be dilated to output_stride 16"):
         bb.build_backbone("vgg16", weights=None, output_stride=16)
     with pytest.raises(ValueError, match="output_stride must be one of"):
@@ -237,8 +266,11 @@ def test_backbone_file_loads_into_a_fast_kernel_build(tmp_path, channels):
     source.set_weights([w + np.float32(0.5) for w in source.get_weights()])
     path = str(tmp_path / "mobilenetv2.weights.h5")
     source.save_weights(path)
-    model = use_fast_kernels(bb.build_backbone(
-        "mobilenetv2", weights=None, input_shape=(None, None, channels), output_stride=16))
+    model = use_fast_kernels(
+        bb.build_backbone(
+            "mobilenetv2", weights=None, input_shape=(None, None, channels), output_stride=16
+        )
+    )
     bb.load_backbone_file(model, path)
     same = [np.array_equal(a, b) for a, b in zip(source.get_weights(), model.get_weights())]
     assert all(same[1:]) and same[0] == (channels == 3)
@@ -257,8 +289,9 @@ def test_registered_encoder_builds_like_the_others():
     def tiny(include_top=False, weights=None, input_tensor=None):
         x = input_tensor
         for i, filters in enumerate((8, 8, 16, 16, 16)):
-            x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
-                                    name=f"stage{i}")(x)
+            x = keras.layers.Conv2D(
+                filters, 3, strides=2, padding="same", activation="relu", name=f"stage{i}"
+            )(x)
         # As keras.applications do: the model starts at input_tensor's source input.
         return keras.Model(keras.utils.get_source_inputs(input_tensor), x)
 

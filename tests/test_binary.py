@@ -2,6 +2,7 @@
 
 Every expected value is computed here in numpy from the definitions.
 """
+
 import os
 import warnings
 
@@ -81,8 +82,13 @@ def np_scores(cm):
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = tp / (gt + pred - tp)
         dice = 2 * tp / (gt + pred)
-    return {"iou": iou, "miou": np.nanmean(iou), "fg_iou": iou[1], "acc": tp.sum() / cm.sum(),
-            "dice": np.nanmean(dice)}
+    return {
+        "iou": iou,
+        "miou": np.nanmean(iou),
+        "fg_iou": iou[1],
+        "acc": tp.sum() / cm.sum(),
+        "dice": np.nanmean(dice),
+    }
 
 
 # --------------------------------------------------------------------------- losses
@@ -96,14 +102,23 @@ def test_binary_cross_entropy_matches_numpy(from_logits, label_rank):
     labels = y if label_rank == 3 else y[..., None]
     got = float(L.BinaryCrossEntropy(from_logits=from_logits)(labels, y_pred))
     np.testing.assert_allclose(got, ref_bce(y, y_pred, from_logits), rtol=2e-5)
-    got = float(L.BinaryCrossEntropy(from_logits=from_logits, class_weights=[0.5, 3.0],
-                                     label_smoothing=0.1)(labels, y_pred))
+    got = float(
+        L.BinaryCrossEntropy(
+            from_logits=from_logits, class_weights=[0.5, 3.0], label_smoothing=0.1
+        )(labels, y_pred)
+    )
     want = ref_bce(y, y_pred, from_logits, class_weights=(0.5, 3.0), label_smoothing=0.1)
     np.testing.assert_allclose(got, want, rtol=2e-5)
     # The same as CrossEntropy's binary mode.
-    np.testing.assert_allclose(got, float(L.CrossEntropy(
-        from_logits=from_logits, class_weights=[0.5, 3.0], label_smoothing=0.1)(labels, y_pred)),
-        rtol=1e-6)
+    np.testing.assert_allclose(
+        got,
+        float(
+            L.CrossEntropy(from_logits=from_logits, class_weights=[0.5, 3.0], label_smoothing=0.1)(
+                labels, y_pred
+            )
+        ),
+        rtol=1e-6,
+    )
 
 
 def test_binary_cross_entropy_ignores_pixels_and_other_index():
@@ -121,8 +136,9 @@ def test_binary_cross_entropy_ignores_pixels_and_other_index():
     assert np.all(grad[y == IGNORE] == 0) and np.any(grad[y != IGNORE] != 0)
     # Another ignore index: 255 is then an out-of-range label, 7 is dropped.
     y7 = np.where(y == IGNORE, 7, y)
-    np.testing.assert_allclose(float(L.BinaryCrossEntropy(ignore_index=7)(y7, p)),
-                               ref_bce(y, p, False), rtol=2e-5)
+    np.testing.assert_allclose(
+        float(L.BinaryCrossEntropy(ignore_index=7)(y7, p)), ref_bce(y, p, False), rtol=2e-5
+    )
     with pytest.raises(ValueError, match="255"):
         L.BinaryCrossEntropy(ignore_index=7)(y, p)
     # All pixels ignored: 0, not NaN.
@@ -135,8 +151,9 @@ def test_binary_cross_entropy_needs_one_channel():
         L.BinaryCrossEntropy()(y, np.concatenate([z, z], -1))
 
 
-@pytest.mark.parametrize("kind,factory", [
-    ("dice", L.DiceLoss), ("jaccard", L.JaccardLoss), ("tversky", L.TverskyLoss)])
+@pytest.mark.parametrize(
+    "kind,factory", [("dice", L.DiceLoss), ("jaccard", L.JaccardLoss), ("tversky", L.TverskyLoss)]
+)
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_region_losses_score_the_foreground_of_a_sigmoid_output(kind, factory, from_logits):
     y, z = _batch(4)
@@ -145,8 +162,9 @@ def test_region_losses_score_the_foreground_of_a_sigmoid_output(kind, factory, f
     np.testing.assert_allclose(got, ref_region(y, y_pred, from_logits, kind), rtol=2e-5)
 
 
-@pytest.mark.parametrize("name", ["binary_cross_entropy", "bce", "binary_crossentropy", "BCE",
-                                  "binary-cross-entropy"])
+@pytest.mark.parametrize(
+    "name", ["binary_cross_entropy", "bce", "binary_crossentropy", "BCE", "binary-cross-entropy"]
+)
 def test_get_binary_cross_entropy_by_name(name):
     loss = L.get(name, ignore_index=IGNORE)
     assert type(loss) is L.BinaryCrossEntropy and loss.ignore_index == IGNORE
@@ -169,8 +187,9 @@ def test_cli_loss_spec_with_binary_cross_entropy():
 
 
 def test_binary_cross_entropy_serializes():
-    loss = L.BinaryCrossEntropy(ignore_index=7, from_logits=True, class_weights=[1.0, 2.0]) \
-        + 0.5 * L.DiceLoss(from_logits=True, ignore_index=7)
+    loss = L.BinaryCrossEntropy(
+        ignore_index=7, from_logits=True, class_weights=[1.0, 2.0]
+    ) + 0.5 * L.DiceLoss(from_logits=True, ignore_index=7)
     config = keras.saving.serialize_keras_object(loss)
     restored = keras.saving.deserialize_keras_object(config)
     assert restored.get_config() == loss.get_config()
@@ -189,8 +208,14 @@ def test_binary_cross_entropy_serializes():
 def test_binary_metrics_with_num_classes_1_match_numpy(from_logits):
     y1, z1 = _batch(7)
     y2, z2 = _batch(8, shape=(3, 8, 9))
-    classes = [M.MeanIoU, M.ForegroundIoU, M.PixelAccuracy, M.DiceScore, M.PerClassIoU,
-               M.ConfusionMatrix]
+    classes = [
+        M.MeanIoU,
+        M.ForegroundIoU,
+        M.PixelAccuracy,
+        M.DiceScore,
+        M.PerClassIoU,
+        M.ConfusionMatrix,
+    ]
     scores = [cls(1, from_logits=from_logits) for cls in classes]
     scores.append(M.MeanIoU(2, from_logits=from_logits))
     batches = []
@@ -314,13 +339,15 @@ def test_folder_explicit_ignore_index_keeps_255_as_ignore(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = datasets.info("folder", data_dir=tmp_path, class_names=["sky", "cloud"])
-        pairs = _pairs(datasets.load("folder", data_dir=tmp_path, split="all",
-                                     class_names=["sky", "cloud"]))
+        pairs = _pairs(
+            datasets.load("folder", data_dir=tmp_path, split="all", class_names=["sky", "cloud"])
+        )
     assert info.class_names == ("sky", "cloud")
     assert all(set(np.unique(y)) == {0, 1} for _, y in pairs)
     # binary=True with another ignore index: 255 is foreground, 128 would be ignored.
-    pairs = _pairs(datasets.load("folder", data_dir=tmp_path, split="all", binary=True,
-                                 ignore_index=128))
+    pairs = _pairs(
+        datasets.load("folder", data_dir=tmp_path, split="all", binary=True, ignore_index=128)
+    )
     assert all(set(np.unique(y)) == {0, 1} for _, y in pairs)
 
 
@@ -359,17 +386,27 @@ def test_sigmoid_unet_fits_and_evaluates_on_a_binary_folder_set(tmp_path):
         raw = datasets.load("folder", data_dir=tmp_path, split="all")
         meta = datasets.info("folder", data_dir=tmp_path)
     assert meta.num_classes == 2
-    train = data.prepare(raw, batch_size=2, crop_size=(48, 48), training=True, seed=0,
-                         repeat=True, cat_max_ratio=0.9)
+    train = data.prepare(
+        raw, batch_size=2, crop_size=(48, 48), training=True, seed=0, repeat=True, cat_max_ratio=0.9
+    )
     val = data.prepare(raw, batch_size=2, training=False)
     keras.utils.set_random_seed(0)
-    model = kerasseg.unet(1, backbone=None, weights=None, filters=4, depth=2,
-                          activation="sigmoid", input_shape=(None, None, 3))
+    model = kerasseg.unet(
+        1,
+        backbone=None,
+        weights=None,
+        filters=4,
+        depth=2,
+        activation="sigmoid",
+        input_shape=(None, None, 3),
+    )
     assert model.outputs[0].shape[-1] == 1
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=L.get("binary_cross_entropy", ignore_index=meta.ignore_index)
-                  + L.get("dice", ignore_index=meta.ignore_index),
-                  metrics=[M.ForegroundIoU(), M.MeanIoU(1), M.PixelAccuracy(1)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=L.get("binary_cross_entropy", ignore_index=meta.ignore_index)
+        + L.get("dice", ignore_index=meta.ignore_index),
+        metrics=[M.ForegroundIoU(), M.MeanIoU(1), M.PixelAccuracy(1)],
+    )
     history = model.fit(train, steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     for key in ("foreground_iou", "mean_iou", "pixel_accuracy"):

@@ -3,6 +3,7 @@
 read as two classes; the same set stored as 0/1 trains identically. Also: the folder options that
 change the class set reach `datasets.info`, the loader's files are declared on its dataset, and
 OpenCV stays quiet on a corrupt file."""
+
 import csv
 import json
 import os
@@ -21,9 +22,29 @@ from tests import folder_cli
 
 TIMEOUT = 300  # a subprocess that reaches it has hung
 SIZE = 64
-TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",
-        "--model-option", "depth=2", "--weights", "none", "--crop-size", "32", "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "2", "--no-tensorboard", "--optimizer", "adam"]
+TINY = [
+    "--model",
+    "unet",
+    "--backbone",
+    "none",
+    "--model-option",
+    "filters=4",
+    "--model-option",
+    "depth=2",
+    "--weights",
+    "none",
+    "--crop-size",
+    "32",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "2",
+    "--no-tensorboard",
+    "--optimizer",
+    "adam",
+]
 
 
 def square_set(root, foreground, n_train=10, n_val=2, seed=0):
@@ -31,8 +52,9 @@ def square_set(root, foreground, n_train=10, n_val=2, seed=0):
     The same seed gives the same images and squares whatever `foreground` is."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):
-        folder_cli.write_squares(os.path.join(root, split), foreground, n, rng, size=SIZE,
-                                 name="im{i:02d}")
+        folder_cli.write_squares(
+            os.path.join(root, split), foreground, n, rng, size=SIZE, name="im{i:02d}"
+        )
     return str(root)
 
 
@@ -49,10 +71,25 @@ def runs(tmp_path_factory):
     sets = {}
     for name, foreground in (("a", 255), ("b", 1)):
         sets[name] = (square_set(root / f"data_{name}", foreground), str(root / f"run_{name}"))
-    procs = folder_cli.run_cli_together(*[
-        ("train", "--dataset", "folder", "--data-dir", data_dir, "--binary", "--loss",
-         "binary_cross_entropy+dice", *TINY, "--output", output)
-        for data_dir, output in sets.values()], timeout=TIMEOUT)
+    procs = folder_cli.run_cli_together(
+        *[
+            (
+                "train",
+                "--dataset",
+                "folder",
+                "--data-dir",
+                data_dir,
+                "--binary",
+                "--loss",
+                "binary_cross_entropy+dice",
+                *TINY,
+                "--output",
+                output,
+            )
+            for data_dir, output in sets.values()
+        ],
+        timeout=TIMEOUT,
+    )
     return {name: (*sets[name], proc) for name, proc in zip(sets, procs)}
 
 
@@ -71,8 +108,14 @@ def test_cli_binary_training_writes_a_one_channel_sigmoid_checkpoint(runs):
     assert model.class_names == ["foreground"] and model.palette == [run["palette"][1]]
     with open(os.path.join(output, "history.csv")) as f:
         header = next(csv.reader(f))
-    for column in ("loss", "mean_iou", "foreground_iou", "pixel_accuracy", "val_mean_iou",
-                   "val_foreground_iou"):
+    for column in (
+        "loss",
+        "mean_iou",
+        "foreground_iou",
+        "pixel_accuracy",
+        "val_mean_iou",
+        "val_foreground_iou",
+    ):
         assert column in header, header
     # The 0/255 reading is said once, on one line, without Python's source-line echo.
     said = [line for line in proc.stderr.splitlines() if "0 and 255" in line]
@@ -80,14 +123,21 @@ def test_cli_binary_training_writes_a_one_channel_sigmoid_checkpoint(runs):
     assert "warnings.warn" not in proc.stderr and "BinaryMaskWarning" not in proc.stderr
 
 
-def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs, tmp_path,
-                                                                             capsys):
+def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs, tmp_path, capsys):
     data_dir, output, proc = runs["a"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     checkpoint = os.path.join(output, "last.keras")
     # In this process (the console's own start-up is the training runs' subprocesses).
-    code, out, err = run_main(capsys, "evaluate", "--checkpoint", checkpoint, "--data-dir",
-                              data_dir, "--json", tmp_path / "scores.json")
+    code, out, err = run_main(
+        capsys,
+        "evaluate",
+        "--checkpoint",
+        checkpoint,
+        "--data-dir",
+        data_dir,
+        "--json",
+        tmp_path / "scores.json",
+    )
     assert code == 0, err[-3000:]
     assert "folder val: mIoU " in out
     assert "background" in out and "foreground" in out
@@ -98,8 +148,10 @@ def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs
     model = load_checkpoint(checkpoint)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the 0/255 reading, said by the loader
-        pairs = [(x, y) for x, y in datasets.load("folder", data_dir=data_dir, split="val")
-                 .as_numpy_iterator()]
+        pairs = [
+            (x, y)
+            for x, y in datasets.load("folder", data_dir=data_dir, split="val").as_numpy_iterator()
+        ]
     cm = np.zeros((2, 2))
     for image, truth in pairs:
         labels = inference.predict(model, image)
@@ -121,8 +173,9 @@ def test_cli_evaluate_and_predict_read_the_binary_checkpoint_as_two_classes(runs
 
     # `predict` writes label PNGs of 0/1 with the two-colour palette.
     image_path = os.path.join(data_dir, "val", "images", "im00.png")
-    code, _, err = run_main(capsys, "predict", "--checkpoint", checkpoint, image_path,
-                            "--output", tmp_path / "pred")
+    code, _, err = run_main(
+        capsys, "predict", "--checkpoint", checkpoint, image_path, "--output", tmp_path / "pred"
+    )
     assert code == 0, err[-3000:]
     written = np.asarray(Image.open(tmp_path / "pred" / "im00_labels.png"))
     np.testing.assert_array_equal(written, inference.predict(model, pairs[0][0]))
@@ -155,19 +208,34 @@ def three_class_set(root):
         (root / sub).mkdir(parents=True)
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-            root / "images" / f"im{i}.png")
+            root / "images" / f"im{i}.png"
+        )
         Image.fromarray(rng.integers(0, 3, (32, 32), dtype=np.uint8)).save(
-            root / "masks" / f"im{i}.png")
+            root / "masks" / f"im{i}.png"
+        )
     (root / "classes.txt").write_text("sky\nroad\ncar\n")
     return root
 
 
-@pytest.mark.parametrize("flags", [["--binary"], ["--loss", "bce"],
-                                   ["--binary", "--loss", "cross_entropy+dice"]])
+@pytest.mark.parametrize(
+    "flags", [["--binary"], ["--loss", "bce"], ["--binary", "--loss", "cross_entropy+dice"]]
+)
 def test_binary_on_a_three_class_set_is_one_line(capsys, tmp_path, flags):
     data_dir = three_class_set(tmp_path / "data")
-    code, out, err = run_main(capsys, "train", "--dataset", "folder", "--data-dir", data_dir,
-                              *flags, *TINY, "--val-split", "none", "--output", tmp_path / "run")
+    code, out, err = run_main(
+        capsys,
+        "train",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        data_dir,
+        *flags,
+        *TINY,
+        "--val-split",
+        "none",
+        "--output",
+        tmp_path / "run",
+    )
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -182,15 +250,21 @@ def test_binary_with_another_activation_is_refused(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="activation 'sigmoid'"):
-            training.train("unet", "folder", data_dir=data_dir, output=tmp_path / "run",
-                           binary=True, backbone=None, weights=None,
-                           model_options={"activation": "softmax"})
+            training.train(
+                "unet",
+                "folder",
+                data_dir=data_dir,
+                output=tmp_path / "run",
+                binary=True,
+                backbone=None,
+                weights=None,
+                model_options={"activation": "softmax"},
+            )
 
 
 def test_evaluate_refuses_a_one_channel_model_on_a_three_class_set(tmp_path):
     data_dir = three_class_set(tmp_path / "data")
-    model = kerasseg.unet(1, backbone=None, weights=None, filters=4, depth=2,
-                          activation="sigmoid")
+    model = kerasseg.unet(1, backbone=None, weights=None, filters=4, depth=2, activation="sigmoid")
     with pytest.raises(ValueError, match="one output channel .* has 3 classes"):
         training.evaluate(model, "folder", data_dir=str(data_dir), split="all", verbose=0)
 
@@ -208,8 +282,12 @@ def test_folder_options_that_change_the_class_set_reach_info(tmp_path):
         warnings.simplefilter("always")
         # ignore_index=255: 255 is ignore, and the class count comes from the masks (only 0).
         meta = training.dataset_meta("folder", data_dir, {"ignore_index": 255})
-        labels = [y for _, y in datasets.load("folder", data_dir=data_dir, split="train",
-                                              ignore_index=255).as_numpy_iterator()]
+        labels = [
+            y
+            for _, y in datasets.load(
+                "folder", data_dir=data_dir, split="train", ignore_index=255
+            ).as_numpy_iterator()
+        ]
         assert meta.num_classes == 1 and all(set(np.unique(y)) == {0, 255} for y in labels)
         # binary=False: the same.
         assert training.dataset_meta("folder", data_dir, {"binary": False}).num_classes == 1
@@ -221,8 +299,14 @@ def test_folder_options_that_change_the_class_set_reach_info(tmp_path):
     # --binary where ignore_index=255 leaves one class: the one-line error, before any model.
     with pytest.raises(ValueError, match="needs 2 classes .* has 1"):
         (tmp_path / "d" / "classes.txt").unlink()
-        training.train("unet", "folder", data_dir=data_dir, output=tmp_path / "run",
-                       binary=True, dataset_options={"ignore_index": 255})
+        training.train(
+            "unet",
+            "folder",
+            data_dir=data_dir,
+            output=tmp_path / "run",
+            binary=True,
+            dataset_options={"ignore_index": 255},
+        )
     # mask_suffix reaches info too: masks named <stem>_mask.png.
     for split in ("train", "val"):
         folder = tmp_path / "d" / split / "masks"
@@ -240,10 +324,18 @@ def test_folder_binary_true_without_ignore_index_reads_0_255_and_0_1_sets(tmp_pa
     mask = np.asarray(Image.open(os.path.join(b, "train", "masks", "im00.png"))).copy()
     mask[0, 0] = 255  # in a 0/1 set, 255 still means ignore
     Image.fromarray(mask).save(os.path.join(b, "train", "masks", "im00.png"))
-    ya = [y for _, y in datasets.load("folder", data_dir=a, split="train", binary=True)
-          .as_numpy_iterator()]
-    yb = [y.copy() for _, y in datasets.load("folder", data_dir=b, split="train", binary=True)
-          .as_numpy_iterator()]
+    ya = [
+        y
+        for _, y in datasets.load(
+            "folder", data_dir=a, split="train", binary=True
+        ).as_numpy_iterator()
+    ]
+    yb = [
+        y.copy()
+        for _, y in datasets.load(
+            "folder", data_dir=b, split="train", binary=True
+        ).as_numpy_iterator()
+    ]
     assert all(set(np.unique(y)) == {0, 1} for y in ya)
     assert yb[0][0, 0] == 255
     yb[0][0, 0] = ya[0][0, 0]
@@ -257,8 +349,13 @@ def test_folder_binary_true_without_ignore_index_reads_0_255_and_0_1_sets(tmp_pa
 def test_paths_dataset_declares_its_files_and_decoder(tmp_path):
     data_dir = square_set(tmp_path / "d", 1, n_train=3, n_val=1)
     ds = datasets.load("folder", data_dir=data_dir, split="train", shuffle_files=True, seed=1)
-    want = [(os.path.join(data_dir, "train", "images", f"im{i:02d}.png"),
-             os.path.join(data_dir, "train", "masks", f"im{i:02d}.png")) for i in range(3)]
+    want = [
+        (
+            os.path.join(data_dir, "train", "images", f"im{i:02d}.png"),
+            os.path.join(data_dir, "train", "masks", f"im{i:02d}.png"),
+        )
+        for i in range(3)
+    ]
     assert ds.kerasseg_files == want
     files = files_of(ds)
     assert files.items == want

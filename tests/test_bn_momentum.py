@@ -2,6 +2,7 @@
 asked otherwise), keras.applications' included, and keeps it through ``.keras``; a model
 trained from scratch for ~150 steps predicts in inference mode as it does in training mode.
 """
+
 import inspect
 
 import keras
@@ -30,11 +31,14 @@ def test_every_builder_takes_bn_momentum_with_the_segmentation_default():
         assert params["bn_momentum"].kind is inspect.Parameter.KEYWORD_ONLY, name
 
 
-@pytest.mark.parametrize("arch,options", [
-    ("unet", dict(backbone="mobilenetv2")),         # keras.applications' 0.999 batch norms
-    ("deeplabv3plus", dict(backbone="resnet50")),   # kerasseg's and keras.applications' own
-    ("fc_densenet56", dict()),
-])
+@pytest.mark.parametrize(
+    "arch,options",
+    [
+        ("unet", dict(backbone="mobilenetv2")),  # keras.applications' 0.999 batch norms
+        ("deeplabv3plus", dict(backbone="resnet50")),  # kerasseg's and keras.applications' own
+        ("fc_densenet56", dict()),
+    ],
+)
 def test_every_batch_norm_gets_the_momentum(arch, options):
     model = kerasseg.build(arch, 3, weights=None, **options)
     norms = list(_batch_norms(model))
@@ -62,8 +66,9 @@ def test_the_momentum_is_what_training_uses():
     batch_mean = first_conv(x).numpy().mean(axis=(0, 1, 2))
     before = bn.moving_mean.numpy().copy()
     model(x, training=True)
-    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.25 * before + 0.75 * batch_mean,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), 0.25 * before + 0.75 * batch_mean, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_bad_momentum_is_a_value_error():
@@ -80,16 +85,18 @@ def _rectangles(n, seed, size=64):
         for cls, colour in ((1, (220, 40, 40)), (2, (40, 60, 220))):
             y, x = rng.integers(0, size - 16, 2)
             h, w = rng.integers(10, 28, 2)
-            images[i, y:y + h, x:x + w] = colour
-            labels[i, y:y + h, x:x + w] = cls
+            images[i, y : y + h, x : x + w] = colour
+            labels[i, y : y + h, x : x + w] = cls
     return images, labels
 
 
 def _miou(model, images, labels, training):
     metric = metrics.MeanIoU(3)
     for start in range(0, len(images), 8):
-        metric.update_state(labels[start:start + 8],
-                            model(images[start:start + 8].astype("float32"), training=training))
+        metric.update_state(
+            labels[start : start + 8],
+            model(images[start : start + 8].astype("float32"), training=training),
+        )
     return float(metric.result())
 
 

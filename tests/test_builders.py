@@ -2,6 +2,7 @@
 errors all of them share (unknown backbone, backbone None where there is no own encoder,
 missing weights file). What each architecture builds is in its family's test file, checked
 by the harness (tests/harness/)."""
+
 import inspect
 import os
 
@@ -10,11 +11,22 @@ import pytest
 import kerasseg
 
 DEFAULT_BACKBONE = {
-    "fcn32s": "vgg16", "fcn16s": "vgg16", "fcn8s": "vgg16", "segnet": "vgg16", "unet": None,
-    "unetpp": "resnet50", "attention_unet": "resnet50", "linknet": "resnet50",
-    "fpn": "resnet50", "pspnet": "resnet50", "deeplabv3": "resnet50",
-    "deeplabv3plus": "resnet50", "refinenet": "resnet50", "fc_densenet56": None,
-    "fc_densenet67": None, "fc_densenet103": None,
+    "fcn32s": "vgg16",
+    "fcn16s": "vgg16",
+    "fcn8s": "vgg16",
+    "segnet": "vgg16",
+    "unet": None,
+    "unetpp": "resnet50",
+    "attention_unet": "resnet50",
+    "linknet": "resnet50",
+    "fpn": "resnet50",
+    "pspnet": "resnet50",
+    "deeplabv3": "resnet50",
+    "deeplabv3plus": "resnet50",
+    "refinenet": "resnet50",
+    "fc_densenet56": None,
+    "fc_densenet67": None,
+    "fc_densenet103": None,
 }
 ARCHS = tuple(DEFAULT_BACKBONE)
 BACKBONE_ARCHS = ("unetpp", "attention_unet", "linknet", "fpn", "refinenet")
@@ -30,9 +42,13 @@ def test_registered_with_the_design_signature(arch):
     assert kerasseg.models.MODELS[arch] is builder
     params = inspect.signature(builder).parameters
     assert list(params)[0] == "num_classes"
-    for option, default in (("weights", "imagenet"), ("input_shape", (None, None, 3)),
-                            ("activation", "softmax"), ("freeze_backbone", False),
-                            ("class_names", None)):
+    for option, default in (
+        ("weights", "imagenet"),
+        ("input_shape", (None, None, 3)),
+        ("activation", "softmax"),
+        ("freeze_backbone", False),
+        ("class_names", None),
+    ):
         assert params[option].default == default, (arch, option)
         assert params[option].kind is inspect.Parameter.KEYWORD_ONLY
     assert params["backbone"].default == DEFAULT_BACKBONE[arch], arch
@@ -73,6 +89,7 @@ def test_every_architecture_is_run_through_the_harness():
                 text = f.read()
             if ".run(" in text or "run_segmenter_test(" in text:
                 sources.append(text)
-    missing = [arch for arch in kerasseg.list_models()
-               if not any(f'"{arch}"' in text for text in sources)]
+    missing = [
+        arch for arch in kerasseg.list_models() if not any(f'"{arch}"' in text for text in sources)
+    ]
     assert not missing, missing

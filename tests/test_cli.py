@@ -1,5 +1,6 @@
 """The `kerasseg` console script: listings, the train -> evaluate -> predict -> export chain on
 `shapes`, and the one-line errors (exit status 2) for bad names and paths."""
+
 import json
 import os
 import re
@@ -19,12 +20,37 @@ from kerasseg.cli.train import parse_loss
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPES_CLASSES = ["background", "circle", "rectangle", "triangle"]
 
-TINY = ["--model", "unet", "--backbone", "none", "--weights", "none",
-        "--model-option", "filters=4", "--model-option", "depth=2",
-        "--dataset", "shapes", "--dataset-option", "num_images=8",
-        "--batch-size", "4", "--crop-size", "32", "--steps-per-epoch", "2",
-        "--val-batch-size", "4", "--val-crop-size", "128", "--optimizer", "adam",
-        "--lr", "0.01", "--no-tensorboard"]
+TINY = [
+    "--model",
+    "unet",
+    "--backbone",
+    "none",
+    "--weights",
+    "none",
+    "--model-option",
+    "filters=4",
+    "--model-option",
+    "depth=2",
+    "--dataset",
+    "shapes",
+    "--dataset-option",
+    "num_images=8",
+    "--batch-size",
+    "4",
+    "--crop-size",
+    "32",
+    "--steps-per-epoch",
+    "2",
+    "--val-batch-size",
+    "4",
+    "--val-crop-size",
+    "128",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.01",
+    "--no-tensorboard",
+]
 
 
 def run_cli(capsys, *argv):
@@ -48,8 +74,11 @@ def trained(tmp_path_factory):
 def test_models_lists_names_and_default_backbones(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0
-    rows = dict(line.split(None, 1) for line in out.splitlines()[1:] if line.strip()
-                and not line.startswith("backbones:"))
+    rows = dict(
+        line.split(None, 1)
+        for line in out.splitlines()[1:]
+        if line.strip() and not line.startswith("backbones:")
+    )
     import kerasseg
 
     assert set(kerasseg.list_models()) <= set(rows)
@@ -92,12 +121,18 @@ def test_loss_spec_parses_weighted_sums():
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("argv, bad, choices", [
-    (["train", "--model", "unet_xxl", "--dataset", "shapes"], "'unet_xxl'", "deeplabv3plus"),
-    (["train", "--model", "fpn", "--backbone", "resnet5", "--dataset", "shapes"], "'resnet5'",
-     "resnet50"),
-    (["train", "--dataset", "pascal"], "'pascal'", "shapes"),
-])
+@pytest.mark.parametrize(
+    "argv, bad, choices",
+    [
+        (["train", "--model", "unet_xxl", "--dataset", "shapes"], "'unet_xxl'", "deeplabv3plus"),
+        (
+            ["train", "--model", "fpn", "--backbone", "resnet5", "--dataset", "shapes"],
+            "'resnet5'",
+            "resnet50",
+        ),
+        (["train", "--dataset", "pascal"], "'pascal'", "shapes"),
+    ],
+)
 def test_unknown_names_exit_2_naming_value_and_choices(capsys, tmp_path, argv, bad, choices):
     code, out, err = run_cli(capsys, *argv, "--output", tmp_path / "run")
     assert code == 2
@@ -110,21 +145,26 @@ def test_unknown_names_exit_2_naming_value_and_choices(capsys, tmp_path, argv, b
 
 def test_missing_data_folder_exits_2(capsys, tmp_path):
     missing = tmp_path / "no_such_folder"
-    code, _, err = run_cli(capsys, "train", "--dataset", "folder", "--data-dir", missing,
-                           "--output", tmp_path / "run")
+    code, _, err = run_cli(
+        capsys, "train", "--dataset", "folder", "--data-dir", missing, "--output", tmp_path / "run"
+    )
     assert code == 2 and str(missing) in err and "not found" in err
     code, _, err = run_cli(capsys, "train", "--dataset", "folder", "--output", tmp_path / "run")
     assert code == 2 and "--data-dir" in err
-    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", __file__, "--dataset",
-                           "folder", "--data-dir", missing)
+    code, _, err = run_cli(
+        capsys, "evaluate", "--checkpoint", __file__, "--dataset", "folder", "--data-dir", missing
+    )
     assert code == 2 and str(missing) in err
 
 
-@pytest.mark.parametrize("command", [
-    ["evaluate", "--dataset", "shapes"],
-    ["predict", "image.png", "--output", "preds"],
-    ["export", "--format", "savedmodel", "--output", "exported"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--dataset", "shapes"],
+        ["predict", "image.png", "--output", "preds"],
+        ["export", "--format", "savedmodel", "--output", "exported"],
+    ],
+)
 def test_missing_checkpoint_exits_2(capsys, tmp_path, command):
     missing = tmp_path / "runs" / "best.keras"
     code, _, err = run_cli(capsys, *command, "--checkpoint", missing)
@@ -136,9 +176,23 @@ def test_missing_checkpoint_exits_2(capsys, tmp_path, command):
 def test_console_script_error_is_one_line_without_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
-        [sys.executable, "-m", "kerasseg.cli", "train", "--model", "segnett", "--dataset",
-         "shapes", "--output", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "kerasseg.cli",
+            "train",
+            "--model",
+            "segnett",
+            "--dataset",
+            "shapes",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -162,17 +216,38 @@ def test_demo_writes_everything_it_lists(capsys, tmp_path):
     folder = tmp_path / "demo"
     # One short epoch on a few images (hidden options): the files and the summary, not the
     # demo's mIoU.
-    code, out, err = run_cli(capsys, "demo", "--output", folder, "--epochs", "1",
-                             "--steps-per-epoch", "10", "--train-images", "80", "--val-images",
-                             "8", "--samples", "2")
+    code, out, err = run_cli(
+        capsys,
+        "demo",
+        "--output",
+        folder,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "10",
+        "--train-images",
+        "80",
+        "--val-images",
+        "8",
+        "--samples",
+        "2",
+    )
     assert code == 0, err
     scores = json.loads((folder / "validation.json").read_text())
     match = re.search(r"validation mIoU: ([0-9.]+)", out)
     assert match and float(match.group(1)) == pytest.approx(scores["mean_iou"], abs=1e-4)
     assert [c["name"] for c in scores["classes"]] == SHAPES_CLASSES
-    for path in ("run/best.keras", "run/last.keras", "run/history.csv", "run/curves.png",
-                 "overlays/val_00.png", "overlays/val_01.png", "predictions.png",
-                 "savedmodel/saved_model.pb", cli.DEMO_MARKER):
+    for path in (
+        "run/best.keras",
+        "run/last.keras",
+        "run/history.csv",
+        "run/curves.png",
+        "overlays/val_00.png",
+        "overlays/val_01.png",
+        "predictions.png",
+        "savedmodel/saved_model.pb",
+        cli.DEMO_MARKER,
+    ):
         assert (folder / path).exists(), path
         if not path.startswith("."):
             assert str(folder / path.split("/")[0]) in out  # the summary says where it went
@@ -192,8 +267,7 @@ def test_train_refuses_a_finished_run(capsys, trained):
 
 
 def test_train_writes_the_run(trained):
-    for name in ("best.keras", "last.keras", "history.csv", "curves.png", "run.json",
-                 "best.json"):
+    for name in ("best.keras", "last.keras", "history.csv", "curves.png", "run.json", "best.json"):
         assert (trained / name).is_file(), name
     rows = (trained / "history.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,") and len(rows) == 3
@@ -219,8 +293,7 @@ def _reference_confusion(model, split="val", num_images=8):
         image, mask = image.numpy(), mask.numpy()
         h, w = mask.shape
         ph, pw = -(-h // m) * m, -(-w // m) * m
-        padded = np.pad(image.astype(np.float32), ((0, ph - h), (0, pw - w), (0, 0)),
-                        mode="edge")
+        padded = np.pad(image.astype(np.float32), ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
         scores = model(padded[None], training=False).numpy()[0, :h, :w]
         pred = scores.argmax(-1)
         np.add.at(cm, (mask.ravel(), pred.ravel()), 1)
@@ -237,8 +310,16 @@ def _miou(cm):
 
 def test_evaluate_prints_and_writes_the_right_numbers(capsys, trained, tmp_path):
     report = tmp_path / "eval" / "val.json"
-    code, out, err = run_cli(capsys, "evaluate", "--checkpoint", trained / "best.keras",
-                             "--split", "val", "--json", report)
+    code, out, err = run_cli(
+        capsys,
+        "evaluate",
+        "--checkpoint",
+        trained / "best.keras",
+        "--split",
+        "val",
+        "--json",
+        report,
+    )
     assert code == 0, err
     match = re.search(r"mIoU ([0-9.]+)\s+pixel accuracy ([0-9.]+)", out)
     assert match, out
@@ -276,8 +357,9 @@ def _write_images(folder):
 def test_predict_writes_masks_and_overlays(capsys, trained, tmp_path):
     paths, images = _write_images(tmp_path / "in")
     out_dir = tmp_path / "preds"
-    code, out, err = run_cli(capsys, "predict", "--checkpoint", trained / "best.keras",
-                             *paths, "--output", out_dir)
+    code, out, err = run_cli(
+        capsys, "predict", "--checkpoint", trained / "best.keras", *paths, "--output", out_dir
+    )
     assert code == 0, err
     model = keras.models.load_model(str(trained / "best.keras"), compile=False)
     palette = np.asarray(datasets.info("shapes").palette)
@@ -293,24 +375,56 @@ def test_predict_writes_masks_and_overlays(capsys, trained, tmp_path):
 
 
 def test_predict_missing_image_exits_2(capsys, trained, tmp_path):
-    code, _, err = run_cli(capsys, "predict", "--checkpoint", trained / "best.keras",
-                           tmp_path / "nope.jpg", "--output", tmp_path / "preds")
+    code, _, err = run_cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        trained / "best.keras",
+        tmp_path / "nope.jpg",
+        "--output",
+        tmp_path / "preds",
+    )
     assert code == 2 and "image not found" in err and "nope.jpg" in err
     assert not (tmp_path / "preds").exists()
 
 
 def test_export_savedmodel_serves_the_same_labels(capsys, trained, tmp_path):
     target = tmp_path / "exported"
-    code, out, err = run_cli(capsys, "export", "--checkpoint", trained / "best.keras",
-                             "--format", "savedmodel", "--output", target)
+    code, out, err = run_cli(
+        capsys,
+        "export",
+        "--checkpoint",
+        trained / "best.keras",
+        "--format",
+        "savedmodel",
+        "--output",
+        target,
+    )
     assert code == 0, err
     assert (target / "saved_model.pb").is_file()
     # Refused the second time, accepted with --overwrite.
-    code, _, err = run_cli(capsys, "export", "--checkpoint", trained / "best.keras",
-                           "--format", "savedmodel", "--output", target)
+    code, _, err = run_cli(
+        capsys,
+        "export",
+        "--checkpoint",
+        trained / "best.keras",
+        "--format",
+        "savedmodel",
+        "--output",
+        target,
+    )
     assert code == 2 and "--overwrite" in err
-    code, _, err = run_cli(capsys, "export", "--checkpoint", trained / "best.keras",
-                           "--format", "savedmodel", "--output", target, "--overwrite")
+    code, _, err = run_cli(
+        capsys,
+        "export",
+        "--checkpoint",
+        trained / "best.keras",
+        "--format",
+        "savedmodel",
+        "--output",
+        target,
+        "--overwrite",
+    )
     assert code == 0, err
     served = tf.saved_model.load(str(target))
     _, images = _write_images(tmp_path / "in")
@@ -341,18 +455,22 @@ def test_binary_and_plain_models_name_their_classes():
     from kerasseg.cli.checkpoint import labels_of
 
     def labels(num_classes, **options):
-        model = kerasseg.unet(num_classes, backbone=None, weights=None, filters=4, depth=2,
-                              **options)
+        model = kerasseg.unet(
+            num_classes, backbone=None, weights=None, filters=4, depth=2, **options
+        )
         names, colours = labels_of(model, "/nowhere/model.keras")
         return names, colours.tolist()
 
     # A one-channel model names its foreground; background is black.
     sigmoid = {"activation": "sigmoid"}
     assert labels(1, class_names=["cell"], **sigmoid) == (
-        ["background", "cell"], [[0, 0, 0], [128, 0, 0]])
+        ["background", "cell"],
+        [[0, 0, 0], [128, 0, 0]],
+    )
     assert labels(1, class_names=["cell"], palette=[[0, 255, 0]], **sigmoid) == (
-        ["background", "cell"], [[0, 0, 0], [0, 255, 0]])
+        ["background", "cell"],
+        [[0, 0, 0], [0, 255, 0]],
+    )
     assert labels(3, class_names=["a", "b", "c"])[0] == ["a", "b", "c"]
     # Nothing of its own and no run.json: generic names, the default colours.
-    assert labels(3) == (["class_0", "class_1", "class_2"],
-                         [[0, 0, 0], [128, 0, 0], [0, 128, 0]])
+    assert labels(3) == (["class_0", "class_1", "class_2"], [[0, 0, 0], [128, 0, 0], [0, 128, 0]])

@@ -1,6 +1,7 @@
 """Bad data files end `kerasseg train` / `evaluate` with one line naming the file and the problem,
 exit status 2, no traceback, and a prompt exit: found by the scan of the split's files before the
 model is built, or (scan skipped, or a file it did not sample) by the input pipeline mid-fit."""
+
 import os
 
 import numpy as np
@@ -13,9 +14,29 @@ from kerasseg.datasets import DataError, files_of, pipeline_error_message
 from tests import folder_cli
 
 TIMEOUT = 150  # a subprocess that reaches it has hung: the test fails on the timeout
-TINY = ["--model", "unet", "--backbone", "none", "--model-option", "filters=4",
-        "--model-option", "depth=2", "--weights", "none", "--crop-size", "32", "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "2", "--val-steps", "1", "--no-tensorboard"]
+TINY = [
+    "--model",
+    "unet",
+    "--backbone",
+    "none",
+    "--model-option",
+    "filters=4",
+    "--model-option",
+    "depth=2",
+    "--weights",
+    "none",
+    "--crop-size",
+    "32",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "2",
+    "--val-steps",
+    "1",
+    "--no-tensorboard",
+]
 H, W = 40, 48
 
 
@@ -28,9 +49,11 @@ def make_folder(root, bad=None):
         (root / split / "masks").mkdir(parents=True)
         for i in range(4):
             Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(
-                root / split / "images" / f"img_{i:02d}.png")
+                root / split / "images" / f"img_{i:02d}.png"
+            )
             Image.fromarray(rng.integers(0, 3, (H, W), dtype=np.uint8)).save(
-                root / split / "masks" / f"img_{i:02d}.png")
+                root / split / "masks" / f"img_{i:02d}.png"
+            )
     (root / "classes.txt").write_text("sky\nroad\ncar\n")
     image = root / "train" / "images" / "img_01.png"
     mask = root / "train" / "masks" / "img_01.png"
@@ -95,8 +118,19 @@ def console_runs(tmp_path_factory):
     for (case, bad), extra in CONSOLE_CASES.items():
         root = tmp_path_factory.mktemp(f"{case}_{bad}")
         runs[case, bad] = (make_folder(root / "data", bad), root / "run")
-        argvs.append(("train", *TINY, *extra, "--dataset", "folder", "--data-dir", root / "data",
-                      "--output", root / "run"))
+        argvs.append(
+            (
+                "train",
+                *TINY,
+                *extra,
+                "--dataset",
+                "folder",
+                "--data-dir",
+                root / "data",
+                "--output",
+                root / "run",
+            )
+        )
     procs = folder_cli.run_cli_together(*argvs, timeout=TIMEOUT)
     return {key: (*runs[key], proc) for key, proc in zip(runs, procs)}
 
@@ -135,8 +169,9 @@ def test_train_scan_stops_on_a_bad_file_before_building(tmp_path, run_here, cons
         path, out, proc = console_runs["scan", bad]
     else:  # the scan runs before TensorFlow does anything: the same in this process
         path, out = make_folder(tmp_path / "data", bad), tmp_path / "run"
-        proc = run_here("train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data",
-                        "--output", out)
+        proc = run_here(
+            "train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data", "--output", out
+        )
     assert_one_line_error(proc, "train", path, PROBLEMS[bad])
     if bad == "value":
         assert "outside the classes 0..2 and ignore_index 255" in proc.stderr
@@ -154,8 +189,17 @@ def test_evaluate_scans_before_loading_the_checkpoint(tmp_path, run_here):
     path = make_folder(tmp_path / "data", "value")
     # The bad file is in train/: evaluate the train split. The checkpoint is never loaded (the
     # scan comes first), so any existing file stands in for it.
-    proc = run_here("evaluate", "--checkpoint", __file__, "--dataset", "folder", "--data-dir",
-                    tmp_path / "data", "--split", "train")
+    proc = run_here(
+        "evaluate",
+        "--checkpoint",
+        __file__,
+        "--dataset",
+        "folder",
+        "--data-dir",
+        tmp_path / "data",
+        "--split",
+        "train",
+    )
     assert_one_line_error(proc, "evaluate", path, PROBLEMS["value"])
 
 
@@ -173,9 +217,12 @@ def test_files_of_lists_the_split_and_decodes_with_the_loader(tmp_path):
     ds = datasets.load("folder", data_dir=tmp_path / "data", split="val", shuffle_files=True)
     files = files_of(ds)
     assert [os.path.basename(item[0]) for item in files.items] == [
-        f"img_{i:02d}.png" for i in range(4)]
-    assert all(item[1].endswith(os.path.join("val", "masks", os.path.basename(item[0])))
-               for item in files.items)
+        f"img_{i:02d}.png" for i in range(4)
+    ]
+    assert all(
+        item[1].endswith(os.path.join("val", "masks", os.path.basename(item[0])))
+        for item in files.items
+    )
     image, label = files.decode(*files.items[2])
     want = np.asarray(Image.open(files.items[2][1]))
     assert image.shape == (H, W, 3) and image.dtype == np.uint8
@@ -214,7 +261,8 @@ def test_pipeline_error_message_recovers_the_loaders_text(tmp_path):
         for _ in ds.prefetch(2):
             pass
     assert pipeline_error_message(caught.value) == (
-        f"label value(s) [7] in {str(path)!r} outside the classes 0..2 and ignore_index 255")
+        f"label value(s) [7] in {str(path)!r} outside the classes 0..2 and ignore_index 255"
+    )
 
     @tf.function
     def check(x):
@@ -224,18 +272,32 @@ def test_pipeline_error_message_recovers_the_loaders_text(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         check(tf.constant(5))
     assert pipeline_error_message(caught.value) == (
-        "CrossEntropy: labels must lie in [0, 3); found 5")
+        "CrossEntropy: labels must lie in [0, 3); found 5"
+    )
     assert pipeline_error_message(tf.errors.UnknownError(None, None, "device lost")) is None
 
 
 def test_train_api_raises_data_error_mid_fit(tmp_path):
     path = make_folder(tmp_path / "data", "rgb")
     with pytest.raises(DataError) as caught:
-        training.train("unet", "folder", data_dir=tmp_path / "data", output=tmp_path / "run",
-                       backbone=None, weights=None, model_options={"filters": 4, "depth": 2},
-                       epochs=1, batch_size=2, crop_size=32, steps_per_epoch=2,
-                       tensorboard=False, verbose=0, check=False)
+        training.train(
+            "unet",
+            "folder",
+            data_dir=tmp_path / "data",
+            output=tmp_path / "run",
+            backbone=None,
+            weights=None,
+            model_options={"filters": 4, "depth": 2},
+            epochs=1,
+            batch_size=2,
+            crop_size=32,
+            steps_per_epoch=2,
+            tensorboard=False,
+            verbose=0,
+            check=False,
+        )
     assert str(caught.value) == (
         f"label file {str(path)!r} is a colour (RGB) image; expected single-channel class "
-        f"indices (grey or palette PNG)")
+        f"indices (grey or palette PNG)"
+    )
     assert not caught.value.__context__  # nothing holds the failed pipeline

@@ -2,6 +2,7 @@
 commands that do import it print none of its start-up noise (CUDA probes on a machine without a
 GPU); `import kerasseg` still registers everything `keras.models.load_model` needs, and the
 package's public names are written out."""
+
 import importlib.metadata
 import os
 import subprocess
@@ -18,16 +19,24 @@ def python(code, *, env=None, timeout=150):
     for name in ("KERASSEG_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "KERASSEG_LAZY_IMPORT"):
         environment.pop(name, None)
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=environment, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 # --------------------------------------------------------------------------- no TensorFlow
 
 
 def _entries():
-    entries = {"python -m kerasseg.cli": ["-m", "kerasseg.cli"],
-               "python -m kerasseg_cli": ["-m", "kerasseg_cli"]}
+    entries = {
+        "python -m kerasseg.cli": ["-m", "kerasseg.cli"],
+        "python -m kerasseg_cli": ["-m", "kerasseg_cli"],
+    }
     script = os.path.join(os.path.dirname(sys.executable), "kerasseg")
     if os.path.isfile(script):  # the installed console script
         entries["kerasseg"] = [script]
@@ -40,11 +49,20 @@ def test_help_and_models_do_not_import_tensorflow(entry, argv):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("KERASSEG_LAZY_IMPORT", None)
     # -X importtime lists every module the process imports, on stderr.
-    proc = subprocess.run([sys.executable, "-X", "importtime", *_entries()[entry], *argv],
-                          capture_output=True, text=True, env=env, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *_entries()[entry], *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
-                if line.startswith("import time:")]
+    imported = [
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
     assert "kerasseg" in imported
     heavy = [m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "cv2")]
     assert heavy == []
@@ -145,12 +163,17 @@ def test_commands_that_import_tensorflow_print_no_cuda_probe_noise():
 def test_noise_filter_keeps_real_errors():
     from kerasseg.cli.startup import is_noise
 
-    banner = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
-              "STDERR\n")
-    stub = ("I0000 00:00:1796120224.010291    4204 cudart_stub.cc:31] Could not find cuda "
-            "drivers on your machine, GPU will not be used.\n")
-    cuinit = ("E0000 00:00:1796120227.108359    4204 cuda_platform.cc:52] failed call to cuInit: "
-              "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n")
+    banner = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    )
+    stub = (
+        "I0000 00:00:1796120224.010291    4204 cudart_stub.cc:31] Could not find cuda "
+        "drivers on your machine, GPU will not be used.\n"
+    )
+    cuinit = (
+        "E0000 00:00:1796120227.108359    4204 cuda_platform.cc:52] failed call to cuInit: "
+        "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
+    )
     other_error = "E0000 00:00:1796120227.108359    4204 foo.cc:12] out of memory\n"
     info = "I0000 00:00:1796120224.009997    4204 port.cc:153] oneDNN custom operations are on.\n"
     # No driver: the CUDA probe is noise at every level.

@@ -1,4 +1,5 @@
 """kerasseg.data.prepare: alignment of image and mask under augmentation, padding, determinism."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,7 +31,10 @@ def _dataset(images, masks):
     def gen():
         yield from zip(images, masks)
 
-    spec = (tf.TensorSpec((None, None, images[0].shape[-1]), tf.uint8), tf.TensorSpec((None, None), tf.int32))
+    spec = (
+        tf.TensorSpec((None, None, images[0].shape[-1]), tf.uint8),
+        tf.TensorSpec((None, None), tf.int32),
+    )
     return tf.data.Dataset.from_generator(gen, output_signature=spec)
 
 
@@ -48,14 +52,22 @@ def _uniform_neighbourhood(mask):
     same = np.ones(mask.shape, bool)
     for dy in range(3):
         for dx in range(3):
-            same &= padded[:, dy:dy + mask.shape[1], dx:dx + mask.shape[2]] == mask
+            same &= padded[:, dy : dy + mask.shape[1], dx : dx + mask.shape[2]] == mask
     return same
 
 
 def test_training_keeps_image_and_mask_aligned():
     images, masks = _block_pairs()
-    ds = data.prepare(_dataset(images, masks), batch_size=3, crop_size=(48, 40), training=True, seed=1,
-                      photometric=False, scale_range=(0.5, 2.0), cat_max_ratio=0.75)
+    ds = data.prepare(
+        _dataset(images, masks),
+        batch_size=3,
+        crop_size=(48, 40),
+        training=True,
+        seed=1,
+        photometric=False,
+        scale_range=(0.5, 2.0),
+        cat_max_ratio=0.75,
+    )
     x, y = _collect(ds)
     assert x.shape == (6, 48, 40, 3) and x.dtype == np.float32
     assert y.shape == (6, 48, 40) and y.dtype == np.int32
@@ -72,8 +84,15 @@ def test_training_keeps_image_and_mask_aligned():
 
 def test_flip_mirrors_image_and_mask_together():
     images, masks = _block_pairs(n=12, channels=4)
-    ds = data.prepare(_dataset(images, masks), batch_size=1, training=True, seed=5, photometric=False,
-                      scale_range=None, shuffle=False)
+    ds = data.prepare(
+        _dataset(images, masks),
+        batch_size=1,
+        training=True,
+        seed=5,
+        photometric=False,
+        scale_range=None,
+        shuffle=False,
+    )
     flipped = 0
     for (x, y), image, mask in zip(ds, images, masks):
         x, y = x.numpy()[0], y.numpy()[0]
@@ -90,8 +109,17 @@ def test_small_image_is_padded_with_ignore_and_zero():
     rng = np.random.default_rng(0)
     image = rng.integers(1, 255, (20, 30, 3)).astype(np.uint8)
     mask = rng.integers(0, 4, (20, 30)).astype(np.int32)
-    ds = data.prepare(_dataset([image], [mask]), batch_size=1, crop_size=(48, 64), training=True, seed=0,
-                      scale_range=None, flip=False, photometric=False, ignore_index=255)
+    ds = data.prepare(
+        _dataset([image], [mask]),
+        batch_size=1,
+        crop_size=(48, 64),
+        training=True,
+        seed=0,
+        scale_range=None,
+        flip=False,
+        photometric=False,
+        ignore_index=255,
+    )
     x, y = _collect(ds)
     assert x.shape == (1, 48, 64, 3)
     np.testing.assert_array_equal(x[0, :20, :30], image)
@@ -107,8 +135,16 @@ def test_random_scale_matches_tf_image_resize():
     image = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
     mask = rng.integers(0, 5, (20, 30)).astype(np.int32)
     for scale, size in ((1.5, (30, 45)), (0.7, (14, 21))):
-        ds = data.prepare(_dataset([image], [mask]), batch_size=1, crop_size=(48, 64), training=True, seed=0,
-                          scale_range=(scale, scale), flip=False, photometric=False)
+        ds = data.prepare(
+            _dataset([image], [mask]),
+            batch_size=1,
+            crop_size=(48, 64),
+            training=True,
+            seed=0,
+            scale_range=(scale, scale),
+            flip=False,
+            photometric=False,
+        )
         x, y = _collect(ds)
         h, w = size
         want_x = tf.image.resize(image.astype(np.float32), size, method="bilinear").numpy()
@@ -122,7 +158,9 @@ def test_same_seed_same_batches_and_epochs_differ():
     images, masks = _block_pairs(n=8)
 
     def run(seed):
-        ds = data.prepare(_dataset(images, masks), batch_size=4, crop_size=32, training=True, seed=seed)
+        ds = data.prepare(
+            _dataset(images, masks), batch_size=4, crop_size=32, training=True, seed=seed
+        )
         return _collect(ds), _collect(ds)  # two epochs of one pipeline
 
     (a1, a2), (b1, _) = run(7), run(7)
@@ -142,8 +180,18 @@ def test_cat_max_ratio_redraws_dominated_crops():
     ds = _dataset([image] * 24, [mask] * 24)
 
     def share_ok(ratio):
-        out = data.prepare(ds, batch_size=24, crop_size=48, training=True, seed=2, scale_range=None, flip=False,
-                           photometric=False, cat_max_ratio=ratio, cat_max_tries=10)
+        out = data.prepare(
+            ds,
+            batch_size=24,
+            crop_size=48,
+            training=True,
+            seed=2,
+            scale_range=None,
+            flip=False,
+            photometric=False,
+            cat_max_ratio=ratio,
+            cat_max_tries=10,
+        )
         _, y = _collect(out)
         ok = []
         for crop in y:
@@ -158,8 +206,16 @@ def test_cat_max_ratio_redraws_dominated_crops():
 
 def test_photometric_changes_colour_only_on_rgb_channels():
     images, masks = _block_pairs(n=6, channels=4)
-    ds = data.prepare(_dataset(images, masks), batch_size=1, training=True, seed=3, scale_range=None, flip=False,
-                      shuffle=False, photometric=True)
+    ds = data.prepare(
+        _dataset(images, masks),
+        batch_size=1,
+        training=True,
+        seed=3,
+        scale_range=None,
+        flip=False,
+        shuffle=False,
+        photometric=True,
+    )
     changed = 0
     for (x, y), image, mask in zip(ds, images, masks):
         x = x.numpy()[0]
@@ -174,8 +230,17 @@ def test_photometric_changes_colour_only_on_rgb_channels():
 def test_photometric_brightness_only_shifts_values():
     image = np.full((8, 8, 3), 100, np.uint8)
     mask = np.zeros((8, 8), np.int32)
-    ds = data.prepare(_dataset([image] * 32, [mask] * 32), batch_size=32, training=True, seed=0, scale_range=None,
-                      flip=False, contrast_range=(1, 1), saturation_range=(1, 1), hue_delta=0)
+    ds = data.prepare(
+        _dataset([image] * 32, [mask] * 32),
+        batch_size=32,
+        training=True,
+        seed=0,
+        scale_range=None,
+        flip=False,
+        contrast_range=(1, 1),
+        saturation_range=(1, 1),
+        hue_delta=0,
+    )
     x, _ = _collect(ds)
     shifts = x[:, 0, 0, 0] - 100
     assert np.all(np.abs(shifts) <= 32 + 1e-3)
@@ -193,18 +258,22 @@ def test_evaluation_native_size_and_padding():
     hmax, wmax = max(m.shape[0] for m in masks), max(m.shape[1] for m in masks)
     assert x.shape == (4, hmax, wmax, 3)
     for i, mask in enumerate(masks):
-        np.testing.assert_array_equal(y[i, :mask.shape[0], :mask.shape[1]], mask)
-        assert np.all(y.numpy()[i, mask.shape[0]:] == 255)
-    x, y = next(iter(data.prepare(ds, batch_size=2, training=False, crop_size=(64, 64), pad_multiple=32)))
+        np.testing.assert_array_equal(y[i, : mask.shape[0], : mask.shape[1]], mask)
+        assert np.all(y.numpy()[i, mask.shape[0] :] == 255)
+    x, y = next(
+        iter(data.prepare(ds, batch_size=2, training=False, crop_size=(64, 64), pad_multiple=32))
+    )
     assert x.shape == (2, 64, 64, 3) and y.shape == (2, 64, 64)
-    np.testing.assert_array_equal(y.numpy()[0, :masks[0].shape[0], :masks[0].shape[1]], masks[0])
+    np.testing.assert_array_equal(y.numpy()[0, : masks[0].shape[0], : masks[0].shape[1]], masks[0])
 
 
 def test_evaluation_fits_large_images_into_crop_size():
     image = np.zeros((80, 160, 3), np.uint8)
     mask = np.zeros((80, 160), np.int32)
     mask[:, 80:] = 1
-    x, y = next(iter(data.prepare(_dataset([image], [mask]), batch_size=2, training=False, crop_size=40)))
+    x, y = next(
+        iter(data.prepare(_dataset([image], [mask]), batch_size=2, training=False, crop_size=40))
+    )
     y = y.numpy()[0]
     assert y.shape == (40, 40)
     # Scaled by 1/4 keeping the aspect ratio: 20x40 of labels, the rest padding.
@@ -214,7 +283,9 @@ def test_evaluation_fits_large_images_into_crop_size():
 def test_scalar_labels_pass_through():
     images = [np.full((32, 32, 3), i, np.uint8) for i in range(4)]
     ds = tf.data.Dataset.from_tensor_slices((np.stack(images), np.arange(4, dtype=np.int32)))
-    x, y = _collect(data.prepare(ds, batch_size=4, crop_size=24, training=True, seed=0, shuffle=False))
+    x, y = _collect(
+        data.prepare(ds, batch_size=4, crop_size=24, training=True, seed=0, shuffle=False)
+    )
     assert x.shape == (4, 24, 24, 3)
     np.testing.assert_array_equal(y, np.arange(4))
 

@@ -1,12 +1,19 @@
 """kerasseg.data.prepare on 1-, 2-, 3- and 4-channel images with every augmentation on."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kerasseg import data
 
-ALL_ON = dict(crop_size=(40, 48), scale_range=(0.5, 2.0), flip=True, photometric=True,
-              cat_max_ratio=0.9, training=True)
+ALL_ON = dict(
+    crop_size=(40, 48),
+    scale_range=(0.5, 2.0),
+    flip=True,
+    photometric=True,
+    cat_max_ratio=0.9,
+    training=True,
+)
 
 
 def _blocky(n=8, h=48, w=64, block=8, classes=4, channels=1, seed=0):
@@ -46,7 +53,7 @@ def _interior(mask):
     same = np.ones(mask.shape, bool)
     for dy in range(3):
         for dx in range(3):
-            same &= padded[:, dy:dy + mask.shape[1], dx:dx + mask.shape[2]] == mask
+            same &= padded[:, dy : dy + mask.shape[1], dx : dx + mask.shape[2]] == mask
     return same & (mask != 255)
 
 
@@ -74,8 +81,8 @@ def test_grayscale_every_augmentation(source):
         ds = _from_generator(images, masks, 1)
     else:
         size = (48, 48)  # from_tensor_slices needs one size
-        stack = np.stack([im[:size[0], :size[1]] for im in images])
-        masks = [m[:size[0], :size[1]] for m in masks]
+        stack = np.stack([im[: size[0], : size[1]] for im in images])
+        masks = [m[: size[0], : size[1]] for m in masks]
         if source == "tensor_slices_rank2":
             stack = stack[..., 0]  # (N, H, W) grey without a channel axis
         ds = tf.data.Dataset.from_tensor_slices((stack, np.stack(masks)))
@@ -94,8 +101,9 @@ def test_grayscale_every_augmentation(source):
     # Labels aligned with the (un-distorted) image: the mask is read back from the grey values.
     interior = _interior(y_off)
     assert interior.sum() > 2000
-    np.testing.assert_array_equal(np.round(x_off[..., 0] / 40.0).astype(np.int32)[interior] - 1,
-                                  y_off[interior])
+    np.testing.assert_array_equal(
+        np.round(x_off[..., 0] / 40.0).astype(np.int32)[interior] - 1, y_off[interior]
+    )
     assert np.all(x_off[y_off == 255] == 0)  # padding
     # Brightness and contrast only: per image a non-decreasing map of the grey values.
     for a, b in zip(x_on, x_off):
@@ -123,8 +131,9 @@ def test_rgbd_depth_untouched_and_labels_aligned():
     # Photometric on / off, same seed, flip and scale off: channel 4 identical.
     no_geometry = dict(training=True, crop_size=(40, 48), scale_range=None, flip=False)
     x_on, y_on = _collect(data.prepare(ds, batch_size=4, seed=9, photometric=True, **no_geometry))
-    x_off, y_off = _collect(data.prepare(ds, batch_size=4, seed=9, photometric=False,
-                                         **no_geometry))
+    x_off, y_off = _collect(
+        data.prepare(ds, batch_size=4, seed=9, photometric=False, **no_geometry)
+    )
     np.testing.assert_array_equal(x_on[..., 3], x_off[..., 3])
     np.testing.assert_array_equal(y_on, y_off)
     assert not np.array_equal(x_on[..., :3], x_off[..., :3])
@@ -153,9 +162,19 @@ def test_rgb_still_gets_colour_distortion():
     image[..., 0], image[..., 1], image[..., 2] = 200, 60, 30
     mask = np.zeros((16, 16), np.int32)
     ds = _from_generator([image] * 16, [mask] * 16, 3)
-    x, _ = _collect(data.prepare(ds, batch_size=16, seed=0, scale_range=None, flip=False,
-                                 brightness_delta=0.0, contrast_range=(1, 1),
-                                 saturation_range=(0.2, 0.2), hue_delta=0.0))
+    x, _ = _collect(
+        data.prepare(
+            ds,
+            batch_size=16,
+            seed=0,
+            scale_range=None,
+            flip=False,
+            brightness_delta=0.0,
+            contrast_range=(1, 1),
+            saturation_range=(0.2, 0.2),
+            hue_delta=0.0,
+        )
+    )
     np.testing.assert_allclose(x[:, 0, 0, 0], 200.0, atol=1e-3)
     spread = x[:, 0, 0, 0] - x[:, 0, 0, 2]
     untouched = np.abs(spread - 170) < 1e-3

@@ -3,6 +3,7 @@
 Expected masks are computed here with independently written mappings (explicit tables), never by
 calling the loader's own tables.
 """
+
 import os
 import pickle
 import tarfile
@@ -38,7 +39,9 @@ def write_palette_png(path, indices, palette):
 def random_image(rng, h=40, w=60):
     # Smooth content, so a JPEG copy stays close to the original.
     small = rng.integers(0, 256, (4, 5, 3)).astype(np.float32)
-    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 255).astype(
+        np.uint8
+    )
 
 
 def collect(ds):
@@ -54,8 +57,19 @@ def error_text(fn):
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_lists_every_dataset():
-    expected = {"voc2012", "voc2012_aug", "cityscapes", "camvid", "ade20k", "coco_stuff", "sunrgbd", "nyudv2",
-                "cifar10", "folder", "shapes"}
+    expected = {
+        "voc2012",
+        "voc2012_aug",
+        "cityscapes",
+        "camvid",
+        "ade20k",
+        "coco_stuff",
+        "sunrgbd",
+        "nyudv2",
+        "cifar10",
+        "folder",
+        "shapes",
+    }
     assert expected <= set(datasets.list_datasets())
 
 
@@ -67,15 +81,19 @@ def test_unknown_dataset_lists_registered_names():
 
 
 def test_register_dataset_adds_a_loader():
-    info = datasets.DatasetInfo("toy_test", 2, ("a", "b"), np.zeros((2, 3), np.uint8), splits={"train": 1})
+    info = datasets.DatasetInfo(
+        "toy_test", 2, ("a", "b"), np.zeros((2, 3), np.uint8), splits={"train": 1}
+    )
 
     @datasets.register_dataset("toy_test", info=info, needs_data_dir=False, overwrite=True)
     def _load(data_dir, split):
-        return tf.data.Dataset.from_tensors((tf.zeros((2, 2, 3), tf.uint8), tf.ones((2, 2), tf.int32)))
+        return tf.data.Dataset.from_tensors(
+            (tf.zeros((2, 2, 3), tf.uint8), tf.ones((2, 2), tf.int32))
+        )
 
     assert "toy_test" in datasets.list_datasets()
     assert datasets.info("toy_test").num_classes == 2
-    (x, y), = collect(datasets.load("toy_test"))
+    ((x, y),) = collect(datasets.load("toy_test"))
     assert y.sum() == 4
     with pytest.raises(ValueError, match="already registered"):
         datasets.register_dataset("toy_test", _load, info=info)
@@ -124,7 +142,9 @@ def test_shapes_bad_split():
 
 
 # ----------------------------------------------------------------------------- folder
-FOLDER_PALETTE = np.array([[0, 0, 0], [200, 10, 10], [10, 200, 10], [10, 10, 200]] + [[7, 7, 7]] * 252)
+FOLDER_PALETTE = np.array(
+    [[0, 0, 0], [200, 10, 10], [10, 200, 10], [10, 10, 200]] + [[7, 7, 7]] * 252
+)
 
 
 def make_folder(root, n=3, split=None, palette=True, rng=None, h=40, w=60, classes=4):
@@ -198,7 +218,9 @@ def test_folder_label_out_of_range_names_value_and_file(tmp_path):
     bad = np.zeros((40, 60))
     bad[5, 5] = 7
     write_grey(str(tmp_path / "masks" / "img_0.png"), bad)
-    msg = error_text(lambda: collect(datasets.load("folder", data_dir=tmp_path, split="all", num_classes=4)))
+    msg = error_text(
+        lambda: collect(datasets.load("folder", data_dir=tmp_path, split="all", num_classes=4))
+    )
     assert "7" in msg and "img_0.png" in msg
 
 
@@ -219,7 +241,9 @@ def voc_palette():
     return pal
 
 
-def make_voc(root, rng, ids_train=("2007_000032", "2007_000039"), ids_val=("2007_000033",), label=True):
+def make_voc(
+    root, rng, ids_train=("2007_000032", "2007_000039"), ids_val=("2007_000033",), label=True
+):
     voc = os.path.join(root, "VOCdevkit", "VOC2012")
     masks = {}
     for i in list(ids_train) + list(ids_val):
@@ -227,11 +251,17 @@ def make_voc(root, rng, ids_train=("2007_000032", "2007_000039"), ids_val=("2007
         mask = rng.integers(0, 21, (40, 60))
         mask[:, :3] = 255  # border band
         if label:
-            write_palette_png(os.path.join(voc, "SegmentationClass", i + ".png"), mask, voc_palette())
+            write_palette_png(
+                os.path.join(voc, "SegmentationClass", i + ".png"), mask, voc_palette()
+            )
         masks[i] = mask
     sets = os.path.join(voc, "ImageSets", "Segmentation")
     os.makedirs(sets, exist_ok=True)
-    for name, ids in (("train", ids_train), ("val", ids_val), ("trainval", list(ids_train) + list(ids_val))):
+    for name, ids in (
+        ("train", ids_train),
+        ("val", ids_val),
+        ("trainval", list(ids_train) + list(ids_val)),
+    ):
         with open(os.path.join(sets, name + ".txt"), "w") as f:
             f.write("\n".join(ids) + "\n")
     return masks
@@ -247,7 +277,9 @@ def test_voc2012(tmp_path):
         np.testing.assert_array_equal(y, masks[i])
     assert len(collect(datasets.load("voc2012", data_dir=tmp_path, split="trainval"))) == 3
     info = datasets.info("voc2012")
-    assert info.num_classes == 21 and info.class_names[15] == "person" and info.splits["val"] == 1449
+    assert (
+        info.num_classes == 21 and info.class_names[15] == "person" and info.splits["val"] == 1449
+    )
     np.testing.assert_array_equal(info.palette[:4], voc_palette()[:4])
     msg = error_text(lambda: datasets.load("voc2012", data_dir=tmp_path, split="test"))
     assert "train" in msg and "trainval" in msg
@@ -282,9 +314,16 @@ def test_voc2012_aug(tmp_path):
         if i not in voc_masks:
             write_rgb(os.path.join(voc, "JPEGImages", i + ".jpg"), random_image(rng))
         seg = rng.integers(0, 21, (40, 60)).astype(np.uint8)
-        scipy_io.savemat(os.path.join(sbd, "cls", i + ".mat"),
-                         {"GTcls": {"Segmentation": seg, "Boundaries": np.zeros((1, 21), object),
-                                    "CategoriesPresent": np.unique(seg)}})
+        scipy_io.savemat(
+            os.path.join(sbd, "cls", i + ".mat"),
+            {
+                "GTcls": {
+                    "Segmentation": seg,
+                    "Boundaries": np.zeros((1, 21), object),
+                    "CategoriesPresent": np.unique(seg),
+                }
+            },
+        )
         sbd_masks[i] = seg
     with open(os.path.join(sbd, "train.txt"), "w") as f:
         f.write("s1\ns2\nv1\n")
@@ -312,16 +351,47 @@ def test_voc2012_aug_from_segmentation_class_aug(tmp_path):
     write_grey(os.path.join(voc, "SegmentationClassAug", "s1.png"), aug)
     with open(os.path.join(voc, "ImageSets", "Segmentation", "train_aug.txt"), "w") as f:
         f.write("s1\n")
-    (x, y), = collect(datasets.load("voc2012_aug", data_dir=tmp_path, split="train_aug"))
+    ((x, y),) = collect(datasets.load("voc2012_aug", data_dir=tmp_path, split="train_aug"))
     np.testing.assert_array_equal(y, aug)
 
 
 # ----------------------------------------------------------------------------- Cityscapes
 # The official cityscapesScripts table (labels.py): labelId -> trainId, 255 for "ignore in eval".
 CITYSCAPES_TABLE = {
-    0: 255, 1: 255, 2: 255, 3: 255, 4: 255, 5: 255, 6: 255, 7: 0, 8: 1, 9: 255, 10: 255, 11: 2, 12: 3, 13: 4,
-    14: 255, 15: 255, 16: 255, 17: 5, 18: 255, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14,
-    28: 15, 29: 255, 30: 255, 31: 16, 32: 17, 33: 18,
+    0: 255,
+    1: 255,
+    2: 255,
+    3: 255,
+    4: 255,
+    5: 255,
+    6: 255,
+    7: 0,
+    8: 1,
+    9: 255,
+    10: 255,
+    11: 2,
+    12: 3,
+    13: 4,
+    14: 255,
+    15: 255,
+    16: 255,
+    17: 5,
+    18: 255,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    29: 255,
+    30: 255,
+    31: 16,
+    32: 17,
+    33: 18,
 }
 
 
@@ -329,7 +399,10 @@ def test_cityscapes_label_ids_to_train_ids(tmp_path):
     rng = np.random.default_rng(2)
     expected = {}
     for city, stem in (("aachen", "aachen_000000_000019"), ("bochum", "bochum_000000_000313")):
-        write_rgb(str(tmp_path / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png"), random_image(rng))
+        write_rgb(
+            str(tmp_path / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png"),
+            random_image(rng),
+        )
         ids = rng.integers(0, 34, (40, 60))
         write_grey(str(tmp_path / "gtFine" / "val" / city / f"{stem}_gtFine_labelIds.png"), ids)
         expected[stem] = np.vectorize(CITYSCAPES_TABLE.get)(ids)
@@ -358,15 +431,38 @@ def test_camvid_segnet_void_ignored(tmp_path):
 
 
 CAMVID_COLOURS = {
-    "Animal": (64, 128, 64), "Archway": (192, 0, 128), "Bicyclist": (0, 128, 192), "Bridge": (0, 128, 64),
-    "Building": (128, 0, 0), "Car": (64, 0, 128), "CartLuggagePram": (64, 0, 192), "Child": (192, 128, 64),
-    "Column_Pole": (192, 192, 128), "Fence": (64, 64, 128), "LaneMkgsDriv": (128, 0, 192),
-    "LaneMkgsNonDriv": (192, 0, 64), "Misc_Text": (128, 128, 64), "MotorcycleScooter": (192, 0, 192),
-    "OtherMoving": (128, 64, 64), "ParkingBlock": (64, 192, 128), "Pedestrian": (64, 64, 0), "Road": (128, 64, 128),
-    "RoadShoulder": (128, 128, 192), "Sidewalk": (0, 0, 192), "SignSymbol": (192, 128, 128), "Sky": (128, 128, 128),
-    "SUVPickupTruck": (64, 128, 192), "TrafficCone": (0, 0, 64), "TrafficLight": (0, 64, 64),
-    "Train": (192, 64, 128), "Tree": (128, 128, 0), "Truck_Bus": (192, 128, 192), "Tunnel": (64, 0, 64),
-    "VegetationMisc": (192, 192, 0), "Void": (0, 0, 0), "Wall": (64, 192, 0),
+    "Animal": (64, 128, 64),
+    "Archway": (192, 0, 128),
+    "Bicyclist": (0, 128, 192),
+    "Bridge": (0, 128, 64),
+    "Building": (128, 0, 0),
+    "Car": (64, 0, 128),
+    "CartLuggagePram": (64, 0, 192),
+    "Child": (192, 128, 64),
+    "Column_Pole": (192, 192, 128),
+    "Fence": (64, 64, 128),
+    "LaneMkgsDriv": (128, 0, 192),
+    "LaneMkgsNonDriv": (192, 0, 64),
+    "Misc_Text": (128, 128, 64),
+    "MotorcycleScooter": (192, 0, 192),
+    "OtherMoving": (128, 64, 64),
+    "ParkingBlock": (64, 192, 128),
+    "Pedestrian": (64, 64, 0),
+    "Road": (128, 64, 128),
+    "RoadShoulder": (128, 128, 192),
+    "Sidewalk": (0, 0, 192),
+    "SignSymbol": (192, 128, 128),
+    "Sky": (128, 128, 128),
+    "SUVPickupTruck": (64, 128, 192),
+    "TrafficCone": (0, 0, 64),
+    "TrafficLight": (0, 64, 64),
+    "Train": (192, 64, 128),
+    "Tree": (128, 128, 0),
+    "Truck_Bus": (192, 128, 192),
+    "Tunnel": (64, 0, 64),
+    "VegetationMisc": (192, 192, 0),
+    "Void": (0, 0, 0),
+    "Wall": (64, 192, 0),
 }
 
 
@@ -382,12 +478,13 @@ def test_camvid_32_colour_labels(tmp_path):
         expected[stem] = np.where(pick == len(names), 255, pick)
     os.makedirs(tmp_path / "CamVid")
     (tmp_path / "CamVid" / "val.txt").write_text(
-        "/SegNet/CamVid/val/0006R0_f02400.png /SegNet/CamVid/valannot/0006R0_f02400.png\n")
+        "/SegNet/CamVid/val/0006R0_f02400.png /SegNet/CamVid/valannot/0006R0_f02400.png\n"
+    )
     out = collect(datasets.load("camvid", data_dir=tmp_path, split="all", variant="32"))
     assert len(out) == 3
     for (_x, y), stem in zip(out, sorted(expected)):
         np.testing.assert_array_equal(y, expected[stem])
-    (x, y), = collect(datasets.load("camvid", data_dir=tmp_path, split="val", variant="32"))
+    ((x, y),) = collect(datasets.load("camvid", data_dir=tmp_path, split="val", variant="32"))
     np.testing.assert_array_equal(y, expected["0006R0_f02400"])
     info = datasets.info("camvid", variant="32")
     assert info.num_classes == 31 and list(info.class_names) == names
@@ -395,7 +492,9 @@ def test_camvid_32_colour_labels(tmp_path):
     bad = colours[np.zeros((40, 60), int)]
     bad[0, 0] = (1, 2, 3)
     write_rgb(str(tmp_path / "LabeledApproved_full" / "0001TP_006690_L.png"), bad)
-    msg = error_text(lambda: collect(datasets.load("camvid", data_dir=tmp_path, split="all", variant="32")))
+    msg = error_text(
+        lambda: collect(datasets.load("camvid", data_dir=tmp_path, split="all", variant="32"))
+    )
     assert "(1, 2, 3)" in msg and "0001TP_006690_L.png" in msg
 
 
@@ -414,13 +513,16 @@ def test_ade20k_reduce_zero_label(tmp_path):
         for (_x, y), e in zip(out, expected):
             np.testing.assert_array_equal(y, e)
     info = datasets.info("ade20k")
-    assert info.num_classes == 150 and info.class_names[0] == "wall" and info.class_names[-1] == "flag"
+    assert (
+        info.num_classes == 150 and info.class_names[0] == "wall" and info.class_names[-1] == "flag"
+    )
 
 
 # ----------------------------------------------------------------------------- COCO-Stuff
 # COCO category ids in use (1-based): 80 things with gaps, then stuff 92..182.
-COCO_USED_IDS = ([i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
-                 + list(range(92, 183)))
+COCO_USED_IDS = [
+    i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)
+] + list(range(92, 183))
 
 
 def test_coco_stuff_contiguous_ids(tmp_path):
@@ -439,10 +541,16 @@ def test_coco_stuff_contiguous_ids(tmp_path):
     for (_x, y), stem in zip(out, sorted(expected)):
         np.testing.assert_array_equal(y, expected[stem])
     info = datasets.info("coco_stuff")
-    assert info.num_classes == 171 and info.class_names[0] == "person" and info.class_names[80] == "banner"
+    assert (
+        info.num_classes == 171
+        and info.class_names[0] == "person"
+        and info.class_names[80] == "banner"
+    )
     # Value 11 (COCO id 12) names no category.
-    write_grey(str(tmp_path / "stuffthingmaps_trainval2017" / "val2017" / "000000000139.png"),
-               np.full((40, 60), 11))
+    write_grey(
+        str(tmp_path / "stuffthingmaps_trainval2017" / "val2017" / "000000000139.png"),
+        np.full((40, 60), 11),
+    )
     msg = error_text(lambda: collect(datasets.load("coco_stuff", data_dir=tmp_path, split="val")))
     assert "11" in msg and "000000000139.png" in msg
 
@@ -472,7 +580,7 @@ def test_rgbd_with_depth(tmp_path, name, folder, k):
         np.testing.assert_array_equal(x[..., :3], image)
         np.testing.assert_array_equal(x[..., 3], depth8)
         np.testing.assert_array_equal(y, label)
-    (x, y), = collect(datasets.load(name, data_dir=tmp_path, split="test"))
+    ((x, y),) = collect(datasets.load(name, data_dir=tmp_path, split="test"))
     assert x.shape == (40, 60, 3)
     info = datasets.info(name, with_depth=True)
     assert info.channels == 4 and info.num_classes == k
@@ -485,7 +593,9 @@ def test_rgbd_feeds_prepare(tmp_path):
     root = tmp_path / "NYUDv2"
     for stem in ("a", "b"):
         write_rgb(str(root / "train" / "image" / f"{stem}.png"), random_image(rng))
-        write_grey(str(root / "train" / "depth" / f"{stem}.png"), rng.integers(0, 9000, (40, 60)), bits=16)
+        write_grey(
+            str(root / "train" / "depth" / f"{stem}.png"), rng.integers(0, 9000, (40, 60)), bits=16
+        )
         write_grey(str(root / "train" / "label" / f"{stem}.png"), rng.integers(0, 41, (40, 60)))
     ds = datasets.load("nyudv2", data_dir=tmp_path, split="train", with_depth=True)
     x, y = next(iter(data.prepare(ds, batch_size=2, crop_size=32, seed=0)))
@@ -574,7 +684,9 @@ def test_download_resumes_over_http_range(tmp_path, capsys):
                 start = int(self.headers["Range"].split("=")[1].split("-")[0])
                 ranges.append(start)
                 self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+                self.send_header(
+                    "Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}"
+                )
             else:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(content) - start))

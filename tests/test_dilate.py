@@ -1,5 +1,6 @@
 """Dilated backbones: the claimed strides, the same weights, and (where the network allows it
 exactly) the same function evaluated densely."""
+
 import keras
 import numpy as np
 import pytest
@@ -8,8 +9,15 @@ from kerasseg import backbones as bb
 from kerasseg.backbones import DILATABLE_FAMILIES, dilatable_backbones, dilate_backbone
 
 # One backbone per dilatable family.
-FAMILY_REPRESENTATIVES = ["resnet50", "resnet50v2", "xception", "mobilenetv2", "mobilenetv3small",
-                          "efficientnetb0", "efficientnetv2b0"]
+FAMILY_REPRESENTATIVES = [
+    "resnet50",
+    "resnet50v2",
+    "xception",
+    "mobilenetv2",
+    "mobilenetv3small",
+    "efficientnetb0",
+    "efficientnetv2b0",
+]
 SIZES = [(64, 64), (96, 128)]
 NOMINAL = (2, 4, 8, 16, 32)
 
@@ -73,8 +81,9 @@ def _max_rel_error(a, b):
 # the dense map at positions 0, r, 2r, ... is the strided network's map; where they centre on
 # odd positions ('same'/asymmetric padding of 3x3 kernels, MobileNet) it sits at r-1, 2r-1, ...
 # BN in inference mode and ReLU are pointwise, so the match is exact up to float rounding.
-@pytest.mark.parametrize("name,odd", [("resnet50", False), ("resnet50v2", False),
-                                      ("mobilenetv2", True)])
+@pytest.mark.parametrize(
+    "name,odd", [("resnet50", False), ("resnet50v2", False), ("mobilenetv2", True)]
+)
 @pytest.mark.parametrize("output_stride", [16, 8])
 def test_dilated_network_computes_the_strided_one_densely(plain, name, odd, output_stride):
     model = plain(name)
@@ -92,12 +101,10 @@ def test_dilated_network_computes_the_strided_one_densely(plain, name, odd, outp
 
 
 def test_build_backbone_output_stride_and_static_shapes():
-    model = bb.build_backbone("mobilenetv2", weights=None, input_shape=(64, 96, 3),
-                              output_stride=8)
+    model = bb.build_backbone("mobilenetv2", weights=None, input_shape=(64, 96, 3), output_stride=8)
     assert model.tap_strides == (2, 4, 8, 8, 8)
     feats = model(_images(64, 96))
-    assert [tuple(f.shape[1:3]) for f in feats] == [(32, 48), (16, 24), (8, 12), (8, 12),
-                                                    (8, 12)]
+    assert [tuple(f.shape[1:3]) for f in feats] == [(32, 48), (16, 24), (8, 12), (8, 12), (8, 12)]
 
 
 def test_frozen_backbone_stays_frozen_when_dilated():

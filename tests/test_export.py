@@ -4,6 +4,7 @@ Agreement is measured against ``kerasseg.inference.predict`` on a tiny U-Net tra
 steps (tests/shared_models.py), whose predictions are varied: agreement on a constant map
 would prove nothing.
 """
+
 import json
 import os
 import subprocess
@@ -81,9 +82,20 @@ def test_savedmodel_serves_odd_sizes_without_kerasseg(model, batches, savedmodel
     script.write_text(SERVE_SCRIPT)
     np.savez(tmp_path / "inputs.npz", **batches)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, str(script), str(savedmodel_dir),
-                           str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(savedmodel_dir),
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "out.npz"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = np.load(tmp_path / "out.npz")
 
@@ -158,9 +170,14 @@ def run_tflite(path, images):
 def test_tflite_agrees_with_keras(model, batches, tmp_path, quantization, min_agreement):
     images = batches["37x53"]
     calibration = random_blocks(np.random.default_rng(3), 16, 48, 48)[0]  # resized to 37x53
-    path = export.export(model, tmp_path / "unet.tflite", format="tflite",
-                         quantization=quantization, representative_images=calibration,
-                         input_size=(37, 53))
+    path = export.export(
+        model,
+        tmp_path / "unet.tflite",
+        format="tflite",
+        quantization=quantization,
+        representative_images=calibration,
+        input_size=(37, 53),
+    )
     out = run_tflite(path, images)
     expected = inference.predict(model, images)
     assert_varied(expected)
@@ -220,5 +237,6 @@ def test_export_needs_neither_opencv_nor_visualize():
                 modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
             else:
                 continue
-            assert not any(m.split(".")[0] == "cv2" or m.startswith("kerasseg.visualize")
-                           for m in modules), (path.name, modules)
+            assert not any(
+                m.split(".")[0] == "cv2" or m.startswith("kerasseg.visualize") for m in modules
+            ), (path.name, modules)

@@ -4,6 +4,7 @@ transposed convolutions, backbones refused, static sizes, weights files.
 
 Each paper build is made once per module (``zoo``).
 """
+
 import keras
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ def zoo():
 
 def _fcd_count(growth, blocks, classes, first=48):
     """Parameters of FC-DenseNet by the paper's rules, counted independently of Keras."""
+
     def conv(k, cin, cout):
         return k * k * cin * cout + cout
 
@@ -50,15 +52,23 @@ def _fcd_count(growth, blocks, classes, first=48):
     return total + conv(1, c, classes)
 
 
-@pytest.mark.parametrize("arch, paper, growth, blocks", [
-    ("fc_densenet56", 1.5e6, 12, (4,) * 11),
-    ("fc_densenet67", 3.5e6, 16, (5,) * 11),
-    ("fc_densenet103", 9.4e6, 16, (4, 5, 7, 10, 12, 15, 12, 10, 7, 5, 4)),
-])
+@pytest.mark.parametrize(
+    "arch, paper, growth, blocks",
+    [
+        ("fc_densenet56", 1.5e6, 12, (4,) * 11),
+        ("fc_densenet67", 3.5e6, 16, (5,) * 11),
+        ("fc_densenet103", 9.4e6, 16, (4, 5, 7, 10, 12, 15, 12, 10, 7, 5, 4)),
+    ],
+)
 def test_fc_densenet_paper_contract_and_size(zoo, arch, paper, growth, blocks):
     # No backbone (freezing refused), saved and reloaded, rebuilt from its config.
-    model = zoo.run(arch, num_classes=CLASSES, sizes=((H, W),), expected_multiple=32,
-                    expected_params=_fcd_count(growth, blocks, CLASSES))
+    model = zoo.run(
+        arch,
+        num_classes=CLASSES,
+        sizes=((H, W),),
+        expected_multiple=32,
+        expected_params=_fcd_count(growth, blocks, CLASSES),
+    )
     count = model.count_params()
     if arch == "fc_densenet56":
         # The paper's rules give 1.40 M; its Table 2 prints 1.5 M (6.8 % more). The same

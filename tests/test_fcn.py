@@ -5,6 +5,7 @@ layers freeze, weights files.
 Heavy models are built once per module (``zoo``) with random weights; the ImageNet code paths
 run on a randomly initialised keras.applications VGG16 patched in for the download.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -42,25 +43,48 @@ def paper_fcn8s(zoo):
 
 # ---------------------------------------------------------------- the builder contract
 
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_mobilenetv2_fcn_contract(zoo, arch):
     # Frozen backbone, saved and reloaded, rebuilt from its config.
-    zoo.run(arch, dict(backbone="mobilenetv2", freeze_backbone=True), num_classes=K,
-            sizes=SIZES, expected_multiple=32)
+    zoo.run(
+        arch,
+        dict(backbone="mobilenetv2", freeze_backbone=True),
+        num_classes=K,
+        sizes=SIZES,
+        expected_multiple=32,
+    )
 
 
 def test_vgg16_fcn32s_contract_with_logits(zoo):
     # FCN's fc layers narrowed here: the paper's size is checked on the paper build.
-    zoo.run("fcn32s", dict(activation=None, fc_filters=64), num_classes=K, sizes=SIZES,
-            expected_multiple=32)
+    zoo.run(
+        "fcn32s",
+        dict(activation=None, fc_filters=64),
+        num_classes=K,
+        sizes=SIZES,
+        expected_multiple=32,
+    )
 
 
-@pytest.mark.parametrize("arch,backbone,kwargs", [
-    ("fcn16s", "vgg16", dict(activation=None, fc_filters=64)),
-    *[(arch, "resnet50", {}) for arch in ARCHS]])
+@pytest.mark.parametrize(
+    "arch,backbone,kwargs",
+    [
+        ("fcn16s", "vgg16", dict(activation=None, fc_filters=64)),
+        *[(arch, "resnet50", {}) for arch in ARCHS],
+    ],
+)
 def test_fcn_maps_images_to_class_maps_at_input_size(zoo, arch, backbone, kwargs):
-    zoo.run(arch, dict(backbone=backbone, **kwargs), num_classes=K, sizes=SIZES,
-            expected_multiple=32, freeze=False, save=False, config=False)
+    zoo.run(
+        arch,
+        dict(backbone=backbone, **kwargs),
+        num_classes=K,
+        sizes=SIZES,
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+        config=False,
+    )
 
 
 def test_unfrozen_models_train_their_encoder(zoo):
@@ -76,19 +100,33 @@ def test_fcn_vgg_freezes_the_convolutions_not_fc6_fc7():
 
 # ---------------------------------------------------------------- the paper configuration
 
+
 def _within(count, reference, tolerance=0.04):
     return abs(count - reference) / reference <= tolerance
 
 
 def test_fcn8s_paper_size(zoo, paper_fcn8s):
     # The breakdown of REFERENCES.md: VGG16 convs + fc6 + fc7 + scores + upsampling.
-    expected = (14_714_688 + 102_764_544 + 16_781_312 + (4096 + 512 + 256 + 3) * 21
-                + (4 * 4 * 2 + 16 * 16) * 21 * 21)
+    expected = (
+        14_714_688
+        + 102_764_544
+        + 16_781_312
+        + (4096 + 512 + 256 + 3) * 21
+        + (4 * 4 * 2 + 16 * 16) * 21 * 21
+    )
     assert _within(expected, 134.49e6), expected
     # 134 M parameters: no file round trip, no second build.
-    zoo.run("fcn8s", PAPER, num_classes=PAPER_CLASSES, sizes=((64, 96),),
-            expected_multiple=32, expected_params=expected, freeze=False, save=False,
-            config=False)
+    zoo.run(
+        "fcn8s",
+        PAPER,
+        num_classes=PAPER_CLASSES,
+        sizes=((64, 96),),
+        expected_multiple=32,
+        expected_params=expected,
+        freeze=False,
+        save=False,
+        config=False,
+    )
 
 
 def test_fcn_imagenet_path_converts_the_classifier_to_convolutions(paper_fcn8s, fake_vgg):
@@ -112,19 +150,23 @@ def test_fcn_imagenet_path_converts_the_classifier_to_convolutions(paper_fcn8s, 
 
 def test_fc_conversion_refuses_a_narrowed_fc(zoo, fake_vgg):
     with pytest.raises(ValueError, match="fc_filters must be 4096"):
-        fcn_module.fc_to_conv_weights(fake_vgg(include_top=True, weights="imagenet"),
-                                      zoo.get("fcn32s", K, activation=None, fc_filters=64))
+        fcn_module.fc_to_conv_weights(
+            fake_vgg(include_top=True, weights="imagenet"),
+            zoo.get("fcn32s", K, activation=None, fc_filters=64),
+        )
 
 
 def test_fcn_upsampling_starts_bilinear(paper_fcn8s):
     layer = paper_fcn8s.get_layer("upscore8")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel),
-                                  bilinear_kernel(16, PAPER_CLASSES, PAPER_CLASSES))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.kernel), bilinear_kernel(16, PAPER_CLASSES, PAPER_CLASSES)
+    )
     # The skip scores start at zero: FCN-8s begins as FCN-32s would.
     assert not np.any(keras.ops.convert_to_numpy(paper_fcn8s.get_layer("score_pool3").kernel))
 
 
 # ---------------------------------------------------------------- weights files
+
 
 def test_whole_model_weights_file_loads_into_a_fresh_build(zoo, tmp_path):
     options = dict(activation=None, fc_filters=64)

@@ -4,6 +4,7 @@ Exactness comes from per-pixel models: a 1x1-convolution network's output at a p
 that pixel alone, so tiling, padding and flipping cannot change it, and the test images are made
 of a few colours the model separates by a wide margin (no near-ties for float rounding to flip).
 """
+
 import keras
 import numpy as np
 import pytest
@@ -13,14 +14,15 @@ from tests.shared_models import K, random_blocks, trained_unet
 
 # Each colour is the clear winner of one class under PIXEL_KERNEL below.
 COLOURS = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
-PIXEL_KERNEL = np.array([[0.0, 8.0, -4.0, -4.0],
-                         [0.0, -4.0, 8.0, -4.0],
-                         [0.0, -4.0, -4.0, 8.0]], np.float32)  # rows R, G, B -> 4 class scores
+PIXEL_KERNEL = np.array(
+    [[0.0, 8.0, -4.0, -4.0], [0.0, -4.0, 8.0, -4.0], [0.0, -4.0, -4.0, 8.0]], np.float32
+)  # rows R, G, B -> 4 class scores
 PIXEL_BIAS = np.array([2.0, -1.0, -1.0, -1.0], np.float32)
 
 
-def pixel_model(activation="softmax", input_shape=(None, None, 3), kernel=PIXEL_KERNEL,
-                bias=PIXEL_BIAS):
+def pixel_model(
+    activation="softmax", input_shape=(None, None, 3), kernel=PIXEL_KERNEL, bias=PIXEL_BIAS
+):
     inputs = keras.Input(input_shape)
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     conv = keras.layers.Conv2D(kernel.shape[1], 1, activation=activation)
@@ -47,6 +49,7 @@ def rng():
 
 
 # ----------------------------------------------------------------------------- input forms
+
 
 def test_pixel_model_truth(softmax_model, rng):
     image, classes = colour_image(rng, 37, 53)
@@ -75,17 +78,18 @@ def test_output_shapes_and_dtypes_for_every_input_form(softmax_model, rng):
     np.testing.assert_array_equal(probs.argmax(-1), labels)
 
     # Float images in [0, 255] are as good as uint8.
-    np.testing.assert_array_equal(inference.predict(softmax_model, image.astype(np.float32)),
-                                  classes)
+    np.testing.assert_array_equal(
+        inference.predict(softmax_model, image.astype(np.float32)), classes
+    )
     assert inference.predict(softmax_model, []) == []
 
 
 def test_grayscale_inputs_are_repeated_to_rgb(softmax_model, rng):
     grey = rng.integers(0, 256, (2, 21, 34), dtype=np.uint8)
     as_rgb = inference.predict(softmax_model, np.repeat(grey[..., None], 3, axis=-1))
-    np.testing.assert_array_equal(inference.predict(softmax_model, grey), as_rgb)         # (N,H,W)
+    np.testing.assert_array_equal(inference.predict(softmax_model, grey), as_rgb)  # (N,H,W)
     np.testing.assert_array_equal(inference.predict(softmax_model, grey[..., None]), as_rgb)
-    np.testing.assert_array_equal(inference.predict(softmax_model, grey[0]), as_rgb[0])   # (H,W)
+    np.testing.assert_array_equal(inference.predict(softmax_model, grey[0]), as_rgb[0])  # (H,W)
     np.testing.assert_array_equal(inference.predict(softmax_model, grey[0, ..., None]), as_rgb[0])
 
 
@@ -106,6 +110,7 @@ def test_bad_inputs_and_options_are_value_errors(softmax_model):
 
 
 # ----------------------------------------------------------------------------- output kinds
+
 
 def test_logits_model_gives_softmax_probabilities(softmax_model, rng):
     image, classes = colour_image(rng, 24, 40)
@@ -132,6 +137,7 @@ def test_binary_sigmoid_and_logit_models_threshold_at_half(rng):
 
 # ----------------------------------------------------------------------------- padding
 
+
 def test_pads_with_edge_pixels_and_crops_back(rng):
     """A 3x3 mean filter sees the padding: compare with numpy's edge padding to the multiple."""
     inputs = keras.Input((None, None, 3))
@@ -147,7 +153,7 @@ def test_pads_with_edge_pixels_and_crops_back(rng):
 
     red = np.pad(image[..., 0].astype(np.float64), ((0, 3), (0, 3)), mode="edge")  # to 16x24
     red = np.pad(red, 1)  # the convolution's own 'same' zero padding
-    mean = sum(red[dy:dy + 16, dx:dx + 24] for dy in range(3) for dx in range(3)) / 9
+    mean = sum(red[dy : dy + 16, dx : dx + 24] for dy in range(3) for dx in range(3)) / 9
     score = mean[:13, :21] / 32.0
     expected = np.exp(score) / (np.exp(score) + np.exp(4.0))
     np.testing.assert_allclose(probs[..., 0], expected, atol=1e-5)
@@ -171,11 +177,12 @@ def test_the_multiple_comes_from_the_model():
     image[-1, -1, 0] = 255  # the corner pixel, repeated by the edge padding
     for model, side in ((wide, 64), (plain, 32)):
         _, probs = inference.predict(model, image, return_probabilities=True)
-        corner = (side - 29) ** 2 / side ** 2  # the corner's share of the padded image
+        corner = (side - 29) ** 2 / side**2  # the corner's share of the padded image
         np.testing.assert_allclose(np.log(probs[0, 0, 0] / probs[0, 0, 1]), corner, rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------- sliding window
+
 
 def test_window_starts_follow_the_slide_formula():
     assert inference.window_starts(300, 64, 48) == [0, 48, 96, 144, 192, 236]
@@ -192,8 +199,9 @@ def test_window_starts_follow_the_slide_formula():
 def test_tiled_equals_whole_image_for_a_per_pixel_model(softmax_model, rng, tile, overlap):
     image, classes = colour_image(rng, 300, 200)
     whole, whole_probs = inference.predict(softmax_model, image, return_probabilities=True)
-    tiled, tiled_probs = inference.predict(softmax_model, image, tile=tile, overlap=overlap,
-                                           return_probabilities=True)
+    tiled, tiled_probs = inference.predict(
+        softmax_model, image, tile=tile, overlap=overlap, return_probabilities=True
+    )
     np.testing.assert_array_equal(tiled, classes)
     np.testing.assert_array_equal(tiled, whole)
     np.testing.assert_allclose(tiled_probs, whole_probs, atol=1e-6)
@@ -232,11 +240,13 @@ def test_varied_sizes_do_not_retrace_each_time(rng):
 
 # ----------------------------------------------------------------------------- TTA
 
+
 def test_flip_tta_on_a_flip_symmetric_model_changes_nothing(softmax_model, rng):
     image, classes = colour_image(rng, 45, 61)
     plain, plain_probs = inference.predict(softmax_model, image, return_probabilities=True)
-    flipped, flipped_probs = inference.predict(softmax_model, image, flip=True,
-                                               return_probabilities=True)
+    flipped, flipped_probs = inference.predict(
+        softmax_model, image, flip=True, return_probabilities=True
+    )
     np.testing.assert_array_equal(flipped, classes)
     np.testing.assert_array_equal(flipped, plain)
     np.testing.assert_allclose(flipped_probs, plain_probs, atol=1e-6)
@@ -262,8 +272,9 @@ def test_flip_tta_unflips_before_averaging(rng):
 
 def test_multiscale_tta_keeps_size_and_mostly_agrees(softmax_model, rng):
     image, classes = colour_image(rng, 61, 45, block=8)
-    labels, probs = inference.predict(softmax_model, image, scales=(0.5, 1.0, 1.5), flip=True,
-                                      return_probabilities=True)
+    labels, probs = inference.predict(
+        softmax_model, image, scales=(0.5, 1.0, 1.5), flip=True, return_probabilities=True
+    )
     assert labels.shape == (61, 45) and probs.shape == (61, 45, K)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
     assert (labels == classes).mean() >= 0.85  # only block borders are blurred by resizing

@@ -1,5 +1,6 @@
 """FC-DenseNet's blocks (kerasseg.layers.dense): dense block, transition down and up; and the
 harness's block checks."""
+
 import keras
 import pytest
 
@@ -25,5 +26,6 @@ def test_dense_blocks_contract():
         new = kl.dense_block(kl.transition_down(stack, name="td"), 2, 4, name="db2")[1]
         return kl.transition_up(new, stack, 8, name="tu")
 
-    run_block_test(down_and_up, (2, 16, 16, 5), expected_output_shape=(2, 16, 16, 8 + 13),
-                   name="fcd_blocks")
+    run_block_test(
+        down_and_up, (2, 16, 16, 5), expected_output_shape=(2, 16, 16, 8 + 13), name="fcd_blocks"
+    )

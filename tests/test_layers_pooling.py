@@ -1,6 +1,7 @@
 """The context-pooling layers of kerasseg.layers.pooling: AdaptiveAveragePooling2D against
 PyTorch's windows at run-time sizes; the harness's layer checks for it and its block checks
 for ASPP and the pyramid pooling module."""
+
 import keras
 import numpy as np
 import pytest
@@ -27,15 +28,23 @@ def test_adaptive_average_pooling_matches_windows_at_runtime_sizes(bins):
     rng = np.random.default_rng(bins)
     for h, w in ((8, 12), (7, 5), (3, 2), (13, 13)):
         x = rng.normal(size=(2, h, w, 4)).astype("float32")
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
-                                   _adaptive_pool_reference(x, bins), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(model(x)),
+            _adaptive_pool_reference(x, bins),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 @pytest.mark.parametrize("bins", [1, 6])
 def test_adaptive_average_pooling_layer_contract(bins):
-    _, (y,) = run_layer_test(AdaptiveAveragePooling2D, {"bins": bins}, (2, 7, 9, 3),
-                             expected_output_shape=(2, bins, bins, 3),
-                             expected_trainable_weights=0)
+    _, (y,) = run_layer_test(
+        AdaptiveAveragePooling2D,
+        {"bins": bins},
+        (2, 7, 9, 3),
+        expected_output_shape=(2, bins, bins, 3),
+        expected_trainable_weights=0,
+    )
     x = np.random.default_rng(0).normal(size=(2, 7, 9, 3)).astype("float32")
     np.testing.assert_allclose(y, _adaptive_pool_reference(x, bins), rtol=1e-5, atol=1e-5)
 
@@ -48,14 +57,25 @@ def test_adaptive_average_pooling_refuses_bad_bins(bins):
 
 @pytest.mark.parametrize("separable", [False, True])
 def test_aspp_block_contract(separable):
-    model, _ = run_block_test(lambda x: aspp(x, 8, (2, 3), separable=separable, name="aspp"),
-                              (2, 6, 10, 4), expected_output_shape=(2, 6, 10, 8), name="aspp")
-    rates = sorted(max(layer.dilation_rate) for layer in model.layers
-                   if hasattr(layer, "dilation_rate") and max(layer.dilation_rate) > 1)
+    model, _ = run_block_test(
+        lambda x: aspp(x, 8, (2, 3), separable=separable, name="aspp"),
+        (2, 6, 10, 4),
+        expected_output_shape=(2, 6, 10, 8),
+        name="aspp",
+    )
+    rates = sorted(
+        max(layer.dilation_rate)
+        for layer in model.layers
+        if hasattr(layer, "dilation_rate") and max(layer.dilation_rate) > 1
+    )
     assert rates == [2, 3]
 
 
 def test_pyramid_pooling_module_block_contract():
     # The input and one 8 / 4 = 2-channel branch per bin, at the input's size.
-    run_block_test(lambda x: pyramid_pooling_module(x, (1, 2, 3, 6), name="ppm"),
-                   (2, 5, 7, 8), expected_output_shape=(2, 5, 7, 8 + 4 * 2), name="ppm")
+    run_block_test(
+        lambda x: pyramid_pooling_module(x, (1, 2, 3, 6), name="ppm"),
+        (2, 5, 7, 8),
+        expected_output_shape=(2, 5, 7, 8 + 4 * 2),
+        name="ppm",
+    )

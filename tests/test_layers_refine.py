@@ -1,5 +1,6 @@
 """RefineNet's blocks (kerasseg.layers.refine) against NumPy: chained residual pooling,
 residual conv units, multi-resolution fusion; and the harness's block checks."""
+
 import keras
 import numpy as np
 from scipy import ndimage
@@ -30,8 +31,10 @@ def test_chained_residual_pooling_matches_numpy():
 
 def test_residual_conv_unit_and_fusion_match_numpy():
     fine, coarse = keras.Input((8, 8, 2)), keras.Input((4, 4, 2))
-    model = keras.Model([fine, coarse], [kl.residual_conv_unit(fine, "rcu"),
-                                         kl.multi_resolution_fusion([fine, coarse], 2, "mrf")])
+    model = keras.Model(
+        [fine, coarse],
+        [kl.residual_conv_unit(fine, "rcu"), kl.multi_resolution_fusion([fine, coarse], 2, "mrf")],
+    )
     for name in ("rcu_conv1", "rcu_conv2"):
         model.get_layer(name).set_weights([_identity_kernel(2), np.zeros(2, "float32")])
     for name in ("mrf_conv1", "mrf_conv2"):
@@ -46,10 +49,21 @@ def test_residual_conv_unit_and_fusion_match_numpy():
 
 
 def test_refine_blocks_contract():
-    run_block_test(lambda x: kl.chained_residual_pooling(x, stages=2, name="crp"),
-                   (1, 10, 14, 3), expected_output_shape=(1, 10, 14, 3), name="crp")
-    run_block_test(lambda x: kl.residual_conv_unit(x, "rcu"), (1, 8, 8, 2),
-                   expected_output_shape=(1, 8, 8, 2), name="rcu")
-    run_block_test(lambda fine, coarse: kl.refinenet_block([fine, coarse], 4, "refine"),
-                   [(1, 8, 8, 2), (1, 4, 4, 3)], expected_output_shape=(1, 8, 8, 4),
-                   name="refine")
+    run_block_test(
+        lambda x: kl.chained_residual_pooling(x, stages=2, name="crp"),
+        (1, 10, 14, 3),
+        expected_output_shape=(1, 10, 14, 3),
+        name="crp",
+    )
+    run_block_test(
+        lambda x: kl.residual_conv_unit(x, "rcu"),
+        (1, 8, 8, 2),
+        expected_output_shape=(1, 8, 8, 2),
+        name="rcu",
+    )
+    run_block_test(
+        lambda fine, coarse: kl.refinenet_block([fine, coarse], 4, "refine"),
+        [(1, 8, 8, 2), (1, 4, 4, 3)],
+        expected_output_shape=(1, 8, 8, 4),
+        name="refine",
+    )

@@ -1,5 +1,6 @@
 """`.keras` files written before the layered package (commit e126d8d, tests/fixtures/
 make_legacy.py) still load with plain keras.models.load_model and compute what they did."""
+
 import os
 
 import keras

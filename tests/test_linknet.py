@@ -4,6 +4,7 @@ additions to the encoder maps.
 
 Heavy builds are made once per module (``zoo``); inputs are tiny and non-square.
 """
+
 import pytest
 
 from tests.harness import ModelCache, assert_logits_of, images
@@ -19,8 +20,15 @@ def zoo():
 
 
 def test_default_backbone_resnet50_maps_to_input_size(zoo):
-    model = zoo.run("linknet", num_classes=21, sizes=((H, W),), expected_multiple=32,
-                    freeze=False, save=False, config=False)
+    model = zoo.run(
+        "linknet",
+        num_classes=21,
+        sizes=((H, W),),
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+        config=False,
+    )
     assert any(layer.name == "resnet50" for layer in model.layers)
 
 
@@ -29,15 +37,22 @@ def test_mobilenetv2_contract(zoo):
 
 
 def test_activation_none_gives_the_logits(zoo):
-    assert_logits_of(zoo.get("linknet", 21, **LIGHT),
-                     zoo.get("linknet", 21, activation=None, **LIGHT), images(2, H, W))
+    assert_logits_of(
+        zoo.get("linknet", 21, **LIGHT),
+        zoo.get("linknet", 21, activation=None, **LIGHT),
+        images(2, H, W),
+    )
 
 
 def test_linknet_decoder_adds_to_the_encoder_maps(zoo):
     model = zoo.get("linknet", 21)
     # resnet50 taps: 256, 512, 1024, 2048 channels at strides 4..32.
-    for block, (m, n) in {"decoder32": (2048, 1024), "decoder16": (1024, 512),
-                          "decoder8": (512, 256), "decoder4": (256, 64)}.items():
+    for block, (m, n) in {
+        "decoder32": (2048, 1024),
+        "decoder16": (1024, 512),
+        "decoder8": (512, 256),
+        "decoder4": (256, 64),
+    }.items():
         assert model.get_layer(f"{block}_reduce_conv").filters == m // 4
         assert model.get_layer(f"{block}_up_conv").strides == (2, 2)
         assert model.get_layer(f"{block}_expand_conv").filters == n

@@ -1,8 +1,9 @@
 """kerasseg.losses against independent numpy implementations of each definition."""
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from kerasseg import losses as L
 
@@ -43,13 +44,24 @@ def flat_valid(y, y_pred, from_logits, sample_weight=None):
     """Valid labels (M,), probabilities (M, C), log-probabilities (M, C), weights (M,)."""
     y = np.asarray(y).reshape(y.shape[0], y.shape[1], y.shape[2])
     c = y_pred.shape[-1]
-    w = np.ones(y.shape) if sample_weight is None else np.broadcast_to(
-        np.asarray(sample_weight, np.float64).reshape(
-            sample_weight.shape + (1,) * (3 - np.ndim(sample_weight))), y.shape)
+    w = (
+        np.ones(y.shape)
+        if sample_weight is None
+        else np.broadcast_to(
+            np.asarray(sample_weight, np.float64).reshape(
+                sample_weight.shape + (1,) * (3 - np.ndim(sample_weight))
+            ),
+            y.shape,
+        )
+    )
     keep = y != IGNORE
     yp = y_pred.reshape(-1, c)[keep.reshape(-1)]
-    return (y[keep].astype(int), np_probs(yp, from_logits), np_log_probs(yp, from_logits),
-            w[keep].astype(np.float64))
+    return (
+        y[keep].astype(int),
+        np_probs(yp, from_logits),
+        np_log_probs(yp, from_logits),
+        w[keep].astype(np.float64),
+    )
 
 
 def ref_ce(y, y_pred, from_logits, class_weights=None, label_smoothing=0.0, sample_weight=None):
@@ -92,12 +104,22 @@ def ref_focal(y, y_pred, from_logits, gamma, alpha=None):
     return float(np.mean(-a * (1 - np.exp(log_pt)) ** gamma * log_pt))
 
 
-def ref_region(y, y_pred, from_logits, kind, smooth=1.0, alpha=0.3, beta=0.7, gamma=1.0,
-               sample_weight=None, classes="present"):
+def ref_region(
+    y,
+    y_pred,
+    from_logits,
+    kind,
+    smooth=1.0,
+    alpha=0.3,
+    beta=0.7,
+    gamma=1.0,
+    sample_weight=None,
+    classes="present",
+):
     t, p, _, w = flat_valid(y, y_pred, from_logits, sample_weight)
     binary = y_pred.shape[-1] == 1
     scores = []
-    for c in ([1] if binary else range(p.shape[1])):
+    for c in [1] if binary else range(p.shape[1]):
         g = (t == c).astype(np.float64)
         if not binary and classes == "present" and g.sum() == 0:
             continue
@@ -128,7 +150,7 @@ def ref_lovasz(y, y_pred, from_logits):
     t, p, _, _ = flat_valid(y, y_pred, from_logits)
     binary = y_pred.shape[-1] == 1
     out = []
-    for c in ([1] if binary else range(p.shape[1])):
+    for c in [1] if binary else range(p.shape[1]):
         fg = (t == c).astype(np.float64)
         if not binary and fg.sum() == 0:
             continue
@@ -142,8 +164,9 @@ def ref_lovasz(y, y_pred, from_logits):
 CASES = {
     "ce": (lambda fl: L.CrossEntropy(from_logits=fl), ref_ce),
     "ce_weighted_smoothed": (
-        lambda fl: L.CrossEntropy(class_weights=[1.0, 2.0, 0.5, 3.0], label_smoothing=0.1,
-                                  from_logits=fl),
+        lambda fl: L.CrossEntropy(
+            class_weights=[1.0, 2.0, 0.5, 3.0], label_smoothing=0.1, from_logits=fl
+        ),
         lambda y, p, fl: ref_ce(y, p, fl, [1.0, 2.0, 0.5, 3.0], 0.1),
     ),
     "ohem": (
@@ -154,8 +177,10 @@ CASES = {
         lambda fl: L.OhemCrossEntropy(threshold=1e-6, min_kept=25, from_logits=fl),
         lambda y, p, fl: ref_ohem(y, p, fl, 1e-6, 25),
     ),
-    "focal": (lambda fl: L.FocalLoss(gamma=2.0, from_logits=fl),
-              lambda y, p, fl: ref_focal(y, p, fl, 2.0)),
+    "focal": (
+        lambda fl: L.FocalLoss(gamma=2.0, from_logits=fl),
+        lambda y, p, fl: ref_focal(y, p, fl, 2.0),
+    ),
     "focal_alpha": (
         lambda fl: L.FocalLoss(gamma=1.5, alpha=[0.25, 0.5, 1.0, 2.0], from_logits=fl),
         lambda y, p, fl: ref_focal(y, p, fl, 1.5, [0.25, 0.5, 1.0, 2.0]),
@@ -165,8 +190,10 @@ CASES = {
         lambda fl: L.DiceLoss(smooth=0.0, classes="all", from_logits=fl),
         lambda y, p, fl: ref_region(y, p, fl, "dice", smooth=0.0, classes="all"),
     ),
-    "jaccard": (lambda fl: L.JaccardLoss(smooth=0.5, from_logits=fl),
-                lambda y, p, fl: ref_region(y, p, fl, "jaccard", smooth=0.5)),
+    "jaccard": (
+        lambda fl: L.JaccardLoss(smooth=0.5, from_logits=fl),
+        lambda y, p, fl: ref_region(y, p, fl, "jaccard", smooth=0.5),
+    ),
     "tversky": (
         lambda fl: L.TverskyLoss(alpha=0.2, beta=0.8, gamma=1.3, from_logits=fl),
         lambda y, p, fl: ref_region(y, p, fl, "tversky", alpha=0.2, beta=0.8, gamma=1.3),
@@ -223,10 +250,14 @@ BINARY_CASES = {
     "ce": (lambda fl: L.CrossEntropy(from_logits=fl), ref_bce),
     "focal": (lambda fl: L.FocalLoss(gamma=2.0, alpha=0.25, from_logits=fl), None),
     "dice": (lambda fl: L.DiceLoss(from_logits=fl), lambda y, p, fl: ref_region(y, p, fl, "dice")),
-    "jaccard": (lambda fl: L.JaccardLoss(from_logits=fl),
-                lambda y, p, fl: ref_region(y, p, fl, "jaccard")),
-    "tversky": (lambda fl: L.TverskyLoss(from_logits=fl),
-                lambda y, p, fl: ref_region(y, p, fl, "tversky")),
+    "jaccard": (
+        lambda fl: L.JaccardLoss(from_logits=fl),
+        lambda y, p, fl: ref_region(y, p, fl, "jaccard"),
+    ),
+    "tversky": (
+        lambda fl: L.TverskyLoss(from_logits=fl),
+        lambda y, p, fl: ref_region(y, p, fl, "tversky"),
+    ),
     "lovasz": (lambda fl: L.LovaszSoftmaxLoss(from_logits=fl), ref_lovasz),
 }
 
@@ -238,8 +269,11 @@ def ref_binary_focal(y, v, from_logits, gamma=2.0, alpha=0.25):
     t, v = y[keep], v[keep]
     s = np_sigmoid(v) if from_logits else v
     pt = np.where(t == 1, s, 1 - s)
-    log_pt = (np.where(t == 1, -np.logaddexp(0, -v), -np.logaddexp(0, v)) if from_logits
-              else np.log(np.clip(pt, 1e-7, 1)))
+    log_pt = (
+        np.where(t == 1, -np.logaddexp(0, -v), -np.logaddexp(0, v))
+        if from_logits
+        else np.log(np.clip(pt, 1e-7, 1))
+    )
     a = np.where(t == 1, alpha, 1 - alpha)
     return float(np.mean(-a * (1 - pt) ** gamma * log_pt))
 
@@ -287,8 +321,9 @@ def test_sample_weight_per_sample_and_per_pixel():
         got = float(L.CrossEntropy()(y, probs, sample_weight=sw))
         np.testing.assert_allclose(got, ref_ce(y, probs, False, sample_weight=sw), rtol=2e-5)
         got = float(L.DiceLoss()(y, probs, sample_weight=sw))
-        np.testing.assert_allclose(got, ref_region(y, probs, False, "dice", sample_weight=sw),
-                                   rtol=2e-5)
+        np.testing.assert_allclose(
+            got, ref_region(y, probs, False, "dice", sample_weight=sw), rtol=2e-5
+        )
     # Uniform weights change nothing: the mean is normalised by the weights.
     uniform = L.CrossEntropy()(y, probs, sample_weight=np.array([3.0, 3.0]))
     np.testing.assert_allclose(float(uniform), float(L.CrossEntropy()(y, probs)), rtol=1e-6)
@@ -306,26 +341,33 @@ def test_hard_predictions_give_one_minus_iou_and_dice():
         a, b = (y == c) & keep, (pred == c) & keep
         ious.append((a & b).sum() / (a | b).sum())
         dices.append(2 * (a & b).sum() / (a.sum() + b.sum()))
-    np.testing.assert_allclose(float(L.LovaszSoftmaxLoss()(y, onehot)), 1 - np.mean(ious),
-                               rtol=1e-5)
-    np.testing.assert_allclose(float(L.DiceLoss(smooth=0.0)(y, onehot)), 1 - np.mean(dices),
-                               rtol=1e-5)
-    np.testing.assert_allclose(float(L.JaccardLoss(smooth=0.0)(y, onehot)), 1 - np.mean(ious),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(L.LovaszSoftmaxLoss()(y, onehot)), 1 - np.mean(ious), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(L.DiceLoss(smooth=0.0)(y, onehot)), 1 - np.mean(dices), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(L.JaccardLoss(smooth=0.0)(y, onehot)), 1 - np.mean(ious), rtol=1e-5
+    )
 
 
 def test_tversky_with_equal_weights_is_dice():
     y, logits = make_batch(5)
     np.testing.assert_allclose(
         float(L.TverskyLoss(alpha=0.5, beta=0.5, smooth=0.0, from_logits=True)(y, logits)),
-        float(L.DiceLoss(smooth=0.0, from_logits=True)(y, logits)), rtol=1e-6)
+        float(L.DiceLoss(smooth=0.0, from_logits=True)(y, logits)),
+        rtol=1e-6,
+    )
 
 
 def test_ohem_keeps_everything_when_min_kept_exceeds_valid_pixels():
     y, logits = make_batch(6)
     np.testing.assert_allclose(
         float(L.OhemCrossEntropy(threshold=0.01, min_kept=10**6, from_logits=True)(y, logits)),
-        float(L.CrossEntropy(from_logits=True)(y, logits)), rtol=1e-6)
+        float(L.CrossEntropy(from_logits=True)(y, logits)),
+        rtol=1e-6,
+    )
 
 
 # --------------------------------------------------------------------------- ignore handling
@@ -366,8 +408,9 @@ def test_out_of_range_label_is_a_clear_error():
         tf.function(L.DiceLoss(from_logits=True))(y, logits)
     # XLA drops the assert; the bad pixel is then left out exactly like an ignored one.
     xla = tf.function(L.CrossEntropy(from_logits=True), jit_compile=True)(y, logits)
-    np.testing.assert_allclose(float(xla), ref_ce(np.where(y == 9, IGNORE, y), logits, True),
-                               rtol=2e-5)
+    np.testing.assert_allclose(
+        float(xla), ref_ce(np.where(y == 9, IGNORE, y), logits, True), rtol=2e-5
+    )
 
 
 def test_bad_arguments():
@@ -396,8 +439,11 @@ def test_mixed_precision_predictions_are_computed_in_float32():
 
 def test_composition_values_and_structure():
     y, logits = make_batch(9)
-    ce, dice, focal = (L.CrossEntropy(from_logits=True), L.DiceLoss(from_logits=True),
-                       L.FocalLoss(from_logits=True))
+    ce, dice, focal = (
+        L.CrossEntropy(from_logits=True),
+        L.DiceLoss(from_logits=True),
+        L.FocalLoss(from_logits=True),
+    )
     v_ce, v_dice, v_focal = (float(l(y, logits)) for l in (ce, dice, focal))
 
     combo = ce + 0.5 * dice
@@ -468,24 +514,32 @@ TRAIN_CASES = [  # name, channels, model outputs logits?, loss
     ("jaccard", 3, True, lambda: L.JaccardLoss(from_logits=True)),
     ("tversky", 3, True, lambda: L.TverskyLoss(from_logits=True)),
     ("lovasz", 3, True, lambda: L.LovaszSoftmaxLoss(from_logits=True)),
-    ("combo", 3, True,
-     lambda: L.CrossEntropy(from_logits=True) + 0.5 * L.DiceLoss(from_logits=True)),
+    (
+        "combo",
+        3,
+        True,
+        lambda: L.CrossEntropy(from_logits=True) + 0.5 * L.DiceLoss(from_logits=True),
+    ),
     ("binary_dice", 1, True, lambda: L.DiceLoss(from_logits=True)),
     ("binary_bce", 1, False, lambda: L.CrossEntropy()),
     ("binary_lovasz", 1, True, lambda: L.LovaszSoftmaxLoss(from_logits=True)),
 ]
 
 
-@pytest.mark.parametrize("name,channels,from_logits,factory", TRAIN_CASES,
-                         ids=[c[0] for c in TRAIN_CASES])
+@pytest.mark.parametrize(
+    "name,channels,from_logits,factory", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES]
+)
 def test_loss_decreases_when_training_a_tiny_model(name, channels, from_logits, factory):
     x, y = _tiny_problem(channels)
     loss_fn = factory()
     activation = None if from_logits else ("sigmoid" if channels == 1 else "softmax")
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((16, 16, 3)),
-                              keras.layers.Conv2D(channels, 3, padding="same",
-                                                  activation=activation)])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(channels, 3, padding="same", activation=activation),
+        ]
+    )
     opt = keras.optimizers.Adam(0.05)
 
     @tf.function

@@ -1,10 +1,11 @@
 """kerasseg.metrics against independent numpy definitions, Keras, scikit-learn and a saved model."""
+
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 from sklearn.metrics import jaccard_score
 
 from kerasseg import losses as L
@@ -213,8 +214,11 @@ def test_out_of_range_label_inside_evaluate_names_the_value():
     y, logits = make_stream(8, batches=1)[0]
     y[0, 1, 1] = 17
     model = keras.Sequential([keras.Input((8, 10, C)), keras.layers.Identity()])
-    model.compile(loss=L.CrossEntropy(from_logits=True, ignore_index=17),
-                  metrics=[M.MeanIoU(C, from_logits=True)], jit_compile=False)
+    model.compile(
+        loss=L.CrossEntropy(from_logits=True, ignore_index=17),
+        metrics=[M.MeanIoU(C, from_logits=True)],
+        jit_compile=False,
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)\[0, 5\).*17"):
         model.evaluate(logits, y, verbose=0)
 
@@ -245,18 +249,26 @@ def test_report_and_summary():
     names = ["road", "car", "sky", "tree", "boat"]
     summary = m.summary(class_names=names)
     json.dumps(summary)
-    cm = np_confusion(np.concatenate([y for y, _ in stream]),
-                      np.concatenate([l.argmax(-1) for _, l in stream]), C)
+    cm = np_confusion(
+        np.concatenate([y for y, _ in stream]), np.concatenate([l.argmax(-1) for _, l in stream]), C
+    )
     ref = np_scores(cm)
-    for key, ref_key in [("mean_iou", "mean_iou"), ("fw_iou", "fw_iou"),
-                         ("pixel_accuracy", "pixel_accuracy"),
-                         ("mean_accuracy", "mean_pixel_accuracy"), ("mean_dice", "dice")]:
+    for key, ref_key in [
+        ("mean_iou", "mean_iou"),
+        ("fw_iou", "fw_iou"),
+        ("pixel_accuracy", "pixel_accuracy"),
+        ("mean_accuracy", "mean_pixel_accuracy"),
+        ("mean_dice", "dice"),
+    ]:
         np.testing.assert_allclose(summary[key], ref[ref_key], rtol=1e-12, err_msg=key)
     for c, row in enumerate(summary["classes"]):
         assert row["name"] == names[c]
         assert row["gt_pixels"] == cm[c].sum() and row["pred_pixels"] == cm[:, c].sum()
-        for key, ref_key in [("iou", "per_class_iou"), ("accuracy", "accuracy"),
-                             ("dice", "per_class_dice")]:
+        for key, ref_key in [
+            ("iou", "per_class_iou"),
+            ("accuracy", "accuracy"),
+            ("dice", "per_class_dice"),
+        ]:
             if np.isnan(ref[ref_key][c]):
                 assert row[key] is None
             else:
@@ -283,8 +295,9 @@ def test_report_and_summary():
 
 def _tiny_segmenter(c=C, seed=0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((8, 10, 3)),
-                             keras.layers.Conv2D(c, 3, padding="same", activation="softmax")])
+    return keras.Sequential(
+        [keras.Input((8, 10, 3)), keras.layers.Conv2D(c, 3, padding="same", activation="softmax")]
+    )
 
 
 def _all_metrics(c=C):
@@ -315,8 +328,9 @@ def test_metrics_in_compile_fit_evaluate_match_numpy_on_predictions():
 def test_compiled_model_with_combined_loss_and_metrics_round_trips_keras_file(tmp_path):
     x, y = _data(1)
     model = _tiny_segmenter(seed=1)
-    model.compile(optimizer="adam", loss=L.CrossEntropy() + 0.5 * L.DiceLoss(),
-                  metrics=_all_metrics())
+    model.compile(
+        optimizer="adam", loss=L.CrossEntropy() + 0.5 * L.DiceLoss(), metrics=_all_metrics()
+    )
     model.fit(x, y, batch_size=3, epochs=1, verbose=0)
     before = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
     path = tmp_path / "model.keras"
@@ -331,8 +345,13 @@ def test_compiled_model_with_combined_loss_and_metrics_round_trips_keras_file(tm
         np.testing.assert_allclose(after[key], before[key], rtol=1e-6, err_msg=key)
     # evaluate averages the loss of its two equal batches; Dice is not additive over pixels.
     probs = model.predict(x, verbose=0)
-    loss_ref = np.mean([float(L.CrossEntropy()(y[i:i + 3], probs[i:i + 3]))
-                        + 0.5 * float(L.DiceLoss()(y[i:i + 3], probs[i:i + 3])) for i in (0, 3)])
+    loss_ref = np.mean(
+        [
+            float(L.CrossEntropy()(y[i : i + 3], probs[i : i + 3]))
+            + 0.5 * float(L.DiceLoss()(y[i : i + 3], probs[i : i + 3]))
+            for i in (0, 3)
+        ]
+    )
     np.testing.assert_allclose(after["loss"], loss_ref, rtol=1e-5)
 
 
@@ -343,7 +362,11 @@ def test_metric_config_round_trip(cls):
     assert type(restored) is cls
     assert restored.get_config() == m.get_config()
     assert (restored.num_classes, restored.ignore_index, restored.from_logits, restored.name) == (
-        7, 0, True, "custom")
+        7,
+        0,
+        True,
+        "custom",
+    )
     assert restored.total_cm.dtype == "float64" and tuple(restored.total_cm.shape) == (7, 7)
 
 

@@ -3,6 +3,7 @@
 Logical devices can only be configured before TensorFlow initialises its runtime, which the
 other tests in the session have already done, so the comparison runs in a fresh interpreter.
 """
+
 import json
 import os
 import subprocess
@@ -90,13 +91,23 @@ def _nan_equal_close(a, b, **kw):
 
 
 def test_mirrored_strategy_matches_one_device():
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
-    data = json.loads(line[len("RESULT"):])
+    data = json.loads(line[len("RESULT") :])
     single, mirrored, y = data["single"], data["mirrored"], np.asarray(data["y"])
 
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
@@ -119,8 +130,11 @@ def test_mirrored_strategy_matches_one_device():
     np.add.at(cm, (y[keep], pred[keep]), 1)
     np.testing.assert_array_equal(single["evaluate"]["confusion_matrix"], cm)
     union = cm.sum(0) + cm.sum(1) - np.diag(cm)
-    np.testing.assert_allclose(single["evaluate"]["mean_iou"],
-                               np.mean(np.diag(cm)[union > 0] / union[union > 0]), rtol=1e-6)
+    np.testing.assert_allclose(
+        single["evaluate"]["mean_iou"],
+        np.mean(np.diag(cm)[union > 0] / union[union > 0]),
+        rtol=1e-6,
+    )
 
     np.testing.assert_allclose(mirrored["clean_loss"], single["clean_loss"], rtol=1e-5)
     for ws, wm in zip(single["trained_weights"], mirrored["trained_weights"]):

@@ -2,6 +2,7 @@
 Keras would read and weights=None, from the python API and, as one line with exit status 2, from
 the CLI. The network is never used: keras's get_file is replaced by one that fails as it does
 without a network."""
+
 import os
 import re
 import subprocess
@@ -22,8 +23,9 @@ URL = re.compile(r"https://storage\.googleapis\.com/\S+/(mobilenet_v2_\S+\.h5)")
 
 def offline_get_file(fname=None, origin=None, *args, **kwargs):
     # What keras.utils.get_file raises when the name cannot be resolved.
-    raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in "
-                    f"name resolution")
+    raise Exception(
+        f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution"
+    )
 
 
 @pytest.fixture
@@ -84,23 +86,50 @@ OFFLINE_CLI = textwrap.dedent("""
 def test_cli_says_it_in_one_line_and_suggests_weights_none(tmp_path):
     script = tmp_path / "offline_cli.py"
     script.write_text(OFFLINE_CLI)
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               KERAS_HOME=str(tmp_path / "keras_home"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        KERAS_HOME=str(tmp_path / "keras_home"),
+    )
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     env.pop("KERASSEG_DEBUG", None)
     proc = subprocess.run(
-        [sys.executable, str(script), "train", "--backbone", "mobilenetv2", "--dataset",
-         "shapes", "--dataset-option", "num_images=4", "--crop-size", "32", "--epochs", "1",
-         "--steps-per-epoch", "1", "--batch-size", "2", "--no-tensorboard", "--output",
-         str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=150)
+        [
+            sys.executable,
+            str(script),
+            "train",
+            "--backbone",
+            "mobilenetv2",
+            "--dataset",
+            "shapes",
+            "--dataset-option",
+            "num_images=4",
+            "--crop-size",
+            "32",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--batch-size",
+            "2",
+            "--no-tensorboard",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=150,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     line = lines[0]
-    assert line.startswith("kerasseg train: error: the ImageNet weights of backbone "
-                           "'mobilenetv2' could not be downloaded from https://")
+    assert line.startswith(
+        "kerasseg train: error: the ImageNet weights of backbone "
+        "'mobilenetv2' could not be downloaded from https://"
+    )
     assert URL.search(line) and "/models/mobilenet_v2_" in line
     assert line.endswith("On the command line: --weights none.")
     assert not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 machines without AVX-512), and its generic kernels lack some gradients (dilated convolution)
 that oneDNN has. Each setting runs in its own process, since TensorFlow reads it at import.
 """
+
 import os
 import subprocess
 import sys
@@ -13,8 +14,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _run(args, onednn, timeout):
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, *args], cwd=os.path.dirname(HERE), env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=os.path.dirname(HERE),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -23,16 +30,25 @@ def test_fast_layers_equal_keras_forward_and_gradient(onednn):
     """DilatedConv2D, UpsampleConv2D and FusedBatchNormalization against the stock Keras
     computation (tests/test_layers_conv.py, tests/test_layers_upsampling.py), in a process
     with each setting."""
-    result = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
-                   os.path.join(HERE, "test_layers_conv.py"),
-                   os.path.join(HERE, "test_layers_upsampling.py")], onednn, timeout=600)
+    result = _run(
+        [
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            os.path.join(HERE, "test_layers_conv.py"),
+            os.path.join(HERE, "test_layers_upsampling.py"),
+        ],
+        onednn,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
 def test_the_setting_reaches_tensorflow():
-    code = ("from tensorflow.python.util import _pywrap_util_port as p; "
-            "print(p.IsMklEnabled())")
+    code = "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
     result = _run(["-c", code], "0", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
@@ -44,8 +60,7 @@ def test_every_architecture_fits_one_step_without_onednn():
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     import kerasseg
 
-    fitted = [line.split()[1] for line in result.stdout.splitlines()
-              if line.startswith("fitted ")]
+    fitted = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("fitted ")]
     assert sorted(fitted) == kerasseg.list_models()
 
 
@@ -58,10 +73,18 @@ def test_the_cli_turns_onednn_on_unless_the_user_chose(setting, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = ("from kerasseg import cli; cli.import_tensorflow(); "
-            "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())")
-    result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(HERE), env=env,
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "from kerasseg import cli; cli.import_tensorflow(); "
+        "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=os.path.dirname(HERE),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
 
@@ -89,8 +112,7 @@ print("trained", loss[-1])
 
 @pytest.mark.slow
 @pytest.mark.parametrize("saved_with,loaded_with", [("1", "0"), ("0", "1")])
-def test_a_model_saved_under_one_setting_trains_under_the_other(tmp_path, saved_with,
-                                                                 loaded_with):
+def test_a_model_saved_under_one_setting_trains_under_the_other(tmp_path, saved_with, loaded_with):
     path = str(tmp_path / "deeplab.keras")
     saved = _run(["-c", SAVE, path], saved_with, timeout=300)
     assert saved.returncode == 0, saved.stderr[-3000:]

@@ -1,6 +1,7 @@
 """PSPNet: the builder contract (harness) on ResNet50 and MobileNetV2 (with the auxiliary
 head), the dilated backbone's strides, output strides 8/16, weights files, the backbones it
 refuses. Heavy models are built once per module (``zoo``)."""
+
 import keras
 import numpy as np
 import pytest
@@ -25,8 +26,16 @@ def test_mobilenetv2_pspnet_with_auxiliary_head_contract(zoo):
 
 
 def test_resnet50_pspnet_maps_images_to_logits_at_input_size(zoo):
-    zoo.run("pspnet", dict(activation=None), num_classes=K, sizes=SIZES, expected_multiple=8,
-            freeze=False, save=False, config=False)
+    zoo.run(
+        "pspnet",
+        dict(activation=None),
+        num_classes=K,
+        sizes=SIZES,
+        expected_multiple=8,
+        freeze=False,
+        save=False,
+        config=False,
+    )
 
 
 def test_pspnet_auxiliary_head_is_the_second_output(zoo):

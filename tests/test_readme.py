@@ -1,4 +1,5 @@
 """The README's two commands are the project's front door: keep them and CI in step."""
+
 import re
 from pathlib import Path
 
@@ -20,5 +21,6 @@ def test_ci_runs_the_readme_test_command():
     tests = _readme_commands()[1]
     ci_lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
     for part in tests.split(" && "):
-        assert any(part.replace("pip install", "pip install --quiet") == l or part == l
-                   for l in ci_lines), f"CI does not run {part!r}"
+        assert any(
+            part.replace("pip install", "pip install --quiet") == l or part == l for l in ci_lines
+        ), f"CI does not run {part!r}"

@@ -4,6 +4,7 @@ the multi-path refinement structure.
 
 Heavy builds are made once per module (``zoo``); inputs are tiny and non-square.
 """
+
 import keras
 import pytest
 
@@ -21,8 +22,15 @@ def zoo():
 
 
 def test_default_backbone_resnet50_maps_to_input_size(zoo):
-    model = zoo.run("refinenet", num_classes=21, sizes=((H, W),), expected_multiple=32,
-                    freeze=False, save=False, config=False)
+    model = zoo.run(
+        "refinenet",
+        num_classes=21,
+        sizes=((H, W),),
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+        config=False,
+    )
     assert any(layer.name == "resnet50" for layer in model.layers)
 
 
@@ -31,8 +39,11 @@ def test_mobilenetv2_contract(zoo):
 
 
 def test_activation_none_gives_the_logits(zoo):
-    assert_logits_of(zoo.get("refinenet", 21, **LIGHT),
-                     zoo.get("refinenet", 21, activation=None, **LIGHT), images(2, H, W))
+    assert_logits_of(
+        zoo.get("refinenet", 21, **LIGHT),
+        zoo.get("refinenet", 21, activation=None, **LIGHT),
+        images(2, H, W),
+    )
 
 
 def test_refinenet_structure(zoo):
@@ -45,7 +56,12 @@ def test_refinenet_structure(zoo):
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert len(pools) == 16
     assert all(p.pool_size == (5, 5) and p.strides == (1, 1) for p in pools)
-    rcus = [layer for layer in model.layers if layer.name.endswith("rcu1_add") or
-            layer.name.endswith("rcu2_add") or layer.name.endswith("out_rcu_add")]
+    rcus = [
+        layer
+        for layer in model.layers
+        if layer.name.endswith("rcu1_add")
+        or layer.name.endswith("rcu2_add")
+        or layer.name.endswith("out_rcu_add")
+    ]
     # RefineNet-4: 2 + 1; RefineNet-3..1: 2 paths x 2 + 1; two final units.
     assert len(rcus) == 3 + 3 * 5 + 2

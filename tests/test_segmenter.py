@@ -1,4 +1,5 @@
 """The Segmenter task class and the registry that makes every builder return one."""
+
 import inspect
 
 import keras
@@ -18,8 +19,15 @@ def test_every_builder_declares_the_shared_options_in_its_signature():
     for name, builder in kerasseg.MODELS.items():
         params = inspect.signature(builder).parameters
         assert list(params)[0] == "num_classes", name
-        for option in ("backbone", "weights", "input_shape", "activation", "freeze_backbone",
-                       *SHARED_OPTIONS, "name"):
+        for option in (
+            "backbone",
+            "weights",
+            "input_shape",
+            "activation",
+            "freeze_backbone",
+            *SHARED_OPTIONS,
+            "name",
+        ):
             assert params[option].kind is inspect.Parameter.KEYWORD_ONLY, (name, option)
         assert getattr(kerasseg, name) is builder
 
@@ -29,8 +37,13 @@ def test_builder_returns_a_segmenter_that_describes_itself():
     assert isinstance(model, Segmenter)
     info = model.describe()
     assert info == {
-        "task": "semantic", "num_classes": 3, "class_names": ["sky", "road", "car"],
-        "palette": [[1, 2, 3]] * 3, "input_multiple": 4, "backbone": None, "builder": "unet",
+        "task": "semantic",
+        "num_classes": 3,
+        "class_names": ["sky", "road", "car"],
+        "palette": [[1, 2, 3]] * 3,
+        "input_multiple": 4,
+        "backbone": None,
+        "builder": "unet",
         "builder_args": {**info["builder_args"]},
     }
     args = info["builder_args"]
@@ -68,8 +81,10 @@ def test_input_multiple_is_the_architectures_own(depth, multiple):
 
 
 def test_multiples_of_other_families():
-    assert kerasseg.deeplabv3(2, backbone="mobilenetv2", weights=None,
-                              output_stride=8).input_multiple == 8
+    assert (
+        kerasseg.deeplabv3(2, backbone="mobilenetv2", weights=None, output_stride=8).input_multiple
+        == 8
+    )
     assert kerasseg.fc_densenet56(2, weights=None).input_multiple == 32
 
 
@@ -104,6 +119,7 @@ def test_public_names_resolve():
 
 
 def test_build_takes_num_classes_by_keyword_as_the_contract_shows():
-    model = kerasseg.build("unet", num_classes=2, backbone=None, weights=None, filters=2,
-                           depth=1, name="tiny")
+    model = kerasseg.build(
+        "unet", num_classes=2, backbone=None, weights=None, filters=2, depth=1, name="tiny"
+    )
     assert model.name == "tiny" and model.num_classes == 2

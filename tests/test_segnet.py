@@ -5,6 +5,7 @@ included), the decoder's unpooling with the encoder's indices, the backbones it 
 The ImageNet code path runs on a randomly initialised keras.applications VGG16 patched in
 for the download; the paper build is made once per module.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -41,9 +42,15 @@ def paper_segnet(zoo):
 
 def test_paper_segnet_contract_and_size(zoo, paper_segnet):
     # Logits, frozen encoder (vgg16_bn), saved and reloaded, rebuilt from its config.
-    zoo.run("segnet", PAPER, num_classes=PAPER_CLASSES, sizes=((H, W), (W, H)),
-            expected_multiple=32, encoder_name="vgg16_bn",
-            expected_params=pytest.approx(29.5e6, rel=0.04))
+    zoo.run(
+        "segnet",
+        PAPER,
+        num_classes=PAPER_CLASSES,
+        sizes=((H, W), (W, H)),
+        expected_multiple=32,
+        encoder_name="vgg16_bn",
+        expected_params=pytest.approx(29.5e6, rel=0.04),
+    )
 
 
 @pytest.mark.parametrize("backbone", ["resnet50", "mobilenetv2"])

@@ -3,6 +3,7 @@
 The multi-process tests (resume after a kill, two localhost workers) and the two-device
 mirrored run are marked ``slow``; each finishes in well under a minute on two cores.
 """
+
 import csv
 import json
 import math
@@ -27,8 +28,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def poly_reference(step, initial, total, end, power, warmup):
     """The schedule written out with numpy, independently of the implementation."""
     step = np.asarray(step, np.float64)
-    decay = (initial - end) * (1 - np.clip(step - warmup, 0, total - warmup) / (total - warmup)) \
-        ** power + end
+    decay = (initial - end) * (
+        1 - np.clip(step - warmup, 0, total - warmup) / (total - warmup)
+    ) ** power + end
     if warmup:
         return np.where(step < warmup, initial * (step + 1) / warmup, decay)
     return decay
@@ -39,8 +41,7 @@ def poly_reference(step, initial, total, end, power, warmup):
 
 @pytest.mark.parametrize("warmup", [0, 10])
 def test_poly_decay_matches_numpy_formula(warmup):
-    schedule = training.PolyDecay(0.01, 100, end_learning_rate=1e-4, power=0.9,
-                                  warmup_steps=warmup)
+    schedule = training.PolyDecay(0.01, 100, end_learning_rate=1e-4, power=0.9, warmup_steps=warmup)
     steps = np.array([0, 1, 5, 9, 10, 11, 37, 50, 99, 100, 150])
     got = np.array([float(schedule(s)) for s in steps])
     want = poly_reference(steps, 0.01, 100, 1e-4, 0.9, warmup)
@@ -122,16 +123,18 @@ def test_validation_batches_pad_edges_like_predict():
     mask = rng.integers(0, 4, (40, 70)).astype(np.int32)
     mask[0, 0] = 255
     ds = tf.data.Dataset.from_tensors((image, mask))
-    (x, y), = list(training.validation_batches(ds).as_numpy_iterator())
+    ((x, y),) = list(training.validation_batches(ds).as_numpy_iterator())
     assert x.shape == (1, 64, 96, 3) and x.dtype == np.float32
-    np.testing.assert_array_equal(x[0], np.pad(image, ((0, 24), (0, 26), (0, 0)),
-                                               mode="edge").astype(np.float32))
+    np.testing.assert_array_equal(
+        x[0], np.pad(image, ((0, 24), (0, 26), (0, 0)), mode="edge").astype(np.float32)
+    )
     assert y.shape == (1, 64, 96)
     np.testing.assert_array_equal(y[0, :40, :70], mask)
     assert np.all(y[0, 40:] == 255) and np.all(y[0, :, 70:] == 255)
     # Fixed-size batches go through data.prepare (black padding, also ignored).
-    (x, y), = list(training.validation_batches(ds, batch_size=2, crop_size=(64, 96))
-                   .as_numpy_iterator())
+    ((x, y),) = list(
+        training.validation_batches(ds, batch_size=2, crop_size=(64, 96)).as_numpy_iterator()
+    )
     assert x.shape == (1, 64, 96, 3) and np.all(y[0, 40:] == 255)
 
 
@@ -183,8 +186,16 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     model.compile(opt, loss=NaNAfter(opt.iterations, 7), metrics=[metrics.MeanIoU(3)])
     data = _tiny_data()
     keep = KeepWeights()
-    result = training.fit(model, data, data, output=str(tmp_path), epochs=6,
-                          callbacks=[keep], tensorboard=False, verbose=0)
+    result = training.fit(
+        model,
+        data,
+        data,
+        output=str(tmp_path),
+        epochs=6,
+        callbacks=[keep],
+        tensorboard=False,
+        verbose=0,
+    )
     assert result.diverged
     assert "epoch 3, batch 2" in result.diverged_at
     assert "NaN" in capsys.readouterr().err
@@ -198,9 +209,14 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
         np.testing.assert_array_equal(saved, kept)
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["epoch"] in (1, 2) and math.isfinite(best["value"])
-    assert np.all([np.isfinite(w).all() for w in
-                   keras.models.load_model(str(tmp_path / "best.keras"),
-                                           compile=False).get_weights()])
+    assert np.all(
+        [
+            np.isfinite(w).all()
+            for w in keras.models.load_model(
+                str(tmp_path / "best.keras"), compile=False
+            ).get_weights()
+        ]
+    )
     # The backup stays at the last good epoch, so the run can be resumed from it.
     assert training.backup_epoch(str(tmp_path)) == 2
     assert os.path.exists(tmp_path / "curves.png")
@@ -220,10 +236,12 @@ def test_fit_refuses_finished_run_and_needs_compile(tmp_path):
 def test_fit_without_validation_monitors_training_miou(tmp_path):
     keras.utils.set_random_seed(2)
     model = _tiny_model()
-    model.compile(keras.optimizers.Adam(1e-2), loss=losses.CrossEntropy(),
-                  metrics=[metrics.MeanIoU(3)])
-    result = training.fit(model, _tiny_data(), output=str(tmp_path), epochs=2,
-                          tensorboard=False, verbose=0)
+    model.compile(
+        keras.optimizers.Adam(1e-2), loss=losses.CrossEntropy(), metrics=[metrics.MeanIoU(3)]
+    )
+    result = training.fit(
+        model, _tiny_data(), output=str(tmp_path), epochs=2, tensorboard=False, verbose=0
+    )
     record = json.loads((tmp_path / "best.json").read_text())
     assert record["monitor"] == "mean_iou"
     assert record["value"] == pytest.approx(max(result.history["mean_iou"]))
@@ -236,10 +254,24 @@ def test_fit_without_validation_monitors_training_miou(tmp_path):
 
 def test_train_api_on_shapes(tmp_path):
     result = training.train(
-        "unet", "shapes", output=str(tmp_path / "run"), backbone=None, weights=None,
-        model_options={"filters": 4, "depth": 2}, dataset_options={"num_images": 8},
-        epochs=2, batch_size=4, crop_size=32, steps_per_epoch=2, optimizer="adam",
-        learning_rate=1e-2, val_batch_size=4, val_crop_size=128, tensorboard=False, verbose=0)
+        "unet",
+        "shapes",
+        output=str(tmp_path / "run"),
+        backbone=None,
+        weights=None,
+        model_options={"filters": 4, "depth": 2},
+        dataset_options={"num_images": 8},
+        epochs=2,
+        batch_size=4,
+        crop_size=32,
+        steps_per_epoch=2,
+        optimizer="adam",
+        learning_rate=1e-2,
+        val_batch_size=4,
+        val_crop_size=128,
+        tensorboard=False,
+        verbose=0,
+    )
     assert not result.diverged
     out = tmp_path / "run"
     for name in ("best.keras", "last.keras", "history.csv", "curves.png", "run.json"):
@@ -254,9 +286,17 @@ def test_train_api_on_shapes(tmp_path):
     assert max(history["val_mean_iou"]) == pytest.approx(result.best_value)
     # A second run into the finished folder is refused, the files are left alone.
     with pytest.raises(FileExistsError):
-        training.train("unet", "shapes", output=str(out), backbone=None, weights=None,
-                       epochs=1, dataset_options={"num_images": 8}, batch_size=4,
-                       crop_size=32)
+        training.train(
+            "unet",
+            "shapes",
+            output=str(out),
+            backbone=None,
+            weights=None,
+            epochs=1,
+            dataset_options={"num_images": 8},
+            batch_size=4,
+            crop_size=32,
+        )
 
 
 def test_evaluate_names_classes_by_the_model_else_the_dataset():
@@ -272,18 +312,32 @@ def test_evaluate_names_classes_by_the_model_else_the_dataset():
     # A Segmenter with only default names, or names for other classes, takes the dataset's.
     assert training.class_names_for(Segmenter(inputs, outputs), dataset_names) == dataset_names
     assert training.class_names_for(named, ["x", "y"]) == ["x", "y"]
-    scores = training.evaluate(named, "shapes", split="val", steps=1, verbose=0,
-                               dataset_options={"num_images": 2})
+    scores = training.evaluate(
+        named, "shapes", split="val", steps=1, verbose=0, dataset_options={"num_images": 2}
+    )
     assert [c["name"] for c in scores["classes"]] == ["a", "b", "c", "d"]
 
 
 def test_train_mixed_precision_restores_the_global_policy(tmp_path):
     before = keras.config.dtype_policy().name
     result = training.train(
-        "unet", "shapes", output=str(tmp_path / "run"), backbone=None, weights=None,
-        model_options={"filters": 4, "depth": 2}, dataset_options={"num_images": 4},
-        epochs=1, batch_size=4, crop_size=32, steps_per_epoch=1, optimizer="adam",
-        val_steps=1, mixed_precision=True, tensorboard=False, verbose=0)
+        "unet",
+        "shapes",
+        output=str(tmp_path / "run"),
+        backbone=None,
+        weights=None,
+        model_options={"filters": 4, "depth": 2},
+        dataset_options={"num_images": 4},
+        epochs=1,
+        batch_size=4,
+        crop_size=32,
+        steps_per_epoch=1,
+        optimizer="adam",
+        val_steps=1,
+        mixed_precision=True,
+        tensorboard=False,
+        verbose=0,
+    )
     policy = training.precision_policy(True)
     assert result.model.get_layer("enc1_1_conv").dtype_policy.name == policy
     assert result.model.outputs[0].dtype == "float32"  # the head stays in float32
@@ -297,10 +351,23 @@ def test_train_with_xla_and_mixed_precision_on_a_backbone_unet(tmp_path):
     """``--jit-compile --mixed-precision`` on a decoder with nearest upsampling (XLA has no
     kernel for the native nearest resize's gradient; the layers switch forms under XLA)."""
     result = training.train(
-        "unet", "shapes", output=str(tmp_path / "run"), backbone="mobilenetv2", weights=None,
-        dataset_options={"num_images": 4}, epochs=1, batch_size=2, crop_size=32,
-        steps_per_epoch=2, optimizer="adam", val_steps=1, mixed_precision=True,
-        jit_compile=True, tensorboard=False, verbose=0)
+        "unet",
+        "shapes",
+        output=str(tmp_path / "run"),
+        backbone="mobilenetv2",
+        weights=None,
+        dataset_options={"num_images": 4},
+        epochs=1,
+        batch_size=2,
+        crop_size=32,
+        steps_per_epoch=2,
+        optimizer="adam",
+        val_steps=1,
+        mixed_precision=True,
+        jit_compile=True,
+        tensorboard=False,
+        verbose=0,
+    )
     assert result.model.jit_compile is True
     assert np.all(np.isfinite(result.history["loss"]))
     assert os.path.exists(result.last_path)
@@ -316,17 +383,34 @@ def test_train_builds_a_four_channel_model_for_rgbd(tmp_path):
             folder = tmp_path / "NYUDv2" / split
             for kind in ("image", "depth", "label"):
                 os.makedirs(folder / kind, exist_ok=True)
-            cv2.imwrite(str(folder / "image" / f"{stem}.png"),
-                        rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
-            cv2.imwrite(str(folder / "depth" / f"{stem}.png"),
-                        rng.integers(0, 9000, (40, 48), dtype=np.uint16))
-            cv2.imwrite(str(folder / "label" / f"{stem}.png"),
-                        rng.integers(0, 41, (40, 48), dtype=np.uint8))
+            cv2.imwrite(
+                str(folder / "image" / f"{stem}.png"),
+                rng.integers(0, 256, (40, 48, 3), dtype=np.uint8),
+            )
+            cv2.imwrite(
+                str(folder / "depth" / f"{stem}.png"),
+                rng.integers(0, 9000, (40, 48), dtype=np.uint16),
+            )
+            cv2.imwrite(
+                str(folder / "label" / f"{stem}.png"), rng.integers(0, 41, (40, 48), dtype=np.uint8)
+            )
     result = training.train(
-        "unet", "nyudv2", output=str(tmp_path / "run"), data_dir=str(tmp_path),
-        backbone="mobilenetv2", weights=None, dataset_options={"with_depth": True},
-        val_split="test", epochs=1, batch_size=2, crop_size=32, steps_per_epoch=1,
-        optimizer="adam", tensorboard=False, verbose=0)
+        "unet",
+        "nyudv2",
+        output=str(tmp_path / "run"),
+        data_dir=str(tmp_path),
+        backbone="mobilenetv2",
+        weights=None,
+        dataset_options={"with_depth": True},
+        val_split="test",
+        epochs=1,
+        batch_size=2,
+        crop_size=32,
+        steps_per_epoch=1,
+        optimizer="adam",
+        tensorboard=False,
+        verbose=0,
+    )
     assert result.model.input_shape == (None, None, None, 4)
     assert result.model.output_shape[-1] == 40
     assert np.isfinite(result.history["loss"][0])
@@ -355,11 +439,33 @@ def test_train_rejects_bad_names(tmp_path):
 # --------------------------------------------------------------------------- subprocesses
 
 TINY_TRAIN = [
-    "train", "--model", "unet", "--backbone", "none", "--weights", "none",
-    "--model-option", "filters=4", "--model-option", "depth=2",
-    "--dataset", "shapes", "--dataset-option", "num_images=8",
-    "--batch-size", "4", "--crop-size", "32", "--steps-per-epoch", "3",
-    "--val-batch-size", "4", "--val-crop-size", "128", "--optimizer", "adam",
+    "train",
+    "--model",
+    "unet",
+    "--backbone",
+    "none",
+    "--weights",
+    "none",
+    "--model-option",
+    "filters=4",
+    "--model-option",
+    "depth=2",
+    "--dataset",
+    "shapes",
+    "--dataset-option",
+    "num_images=8",
+    "--batch-size",
+    "4",
+    "--crop-size",
+    "32",
+    "--steps-per-epoch",
+    "3",
+    "--val-batch-size",
+    "4",
+    "--val-crop-size",
+    "128",
+    "--optimizer",
+    "adam",
     "--no-tensorboard",
 ]
 
@@ -382,11 +488,11 @@ def _history_epochs(path):
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     out = str(tmp_path / "run")
-    command = [sys.executable, "-m", "kerasseg.cli", *TINY_TRAIN, "--epochs", "4",
-               "--output", out]
+    command = [sys.executable, "-m", "kerasseg.cli", *TINY_TRAIN, "--epochs", "4", "--output", out]
     log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env(),
-                             cwd=str(tmp_path))
+    first = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=str(tmp_path)
+    )
     history = os.path.join(out, "history.csv")
     deadline = time.time() + 150
     try:
@@ -404,8 +510,9 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     assert done in (2, 3), open(tmp_path / "first.log").read()
     assert os.path.exists(os.path.join(out, "last.keras"))
 
-    second = subprocess.run(command, capture_output=True, text=True, env=_env(),
-                            cwd=str(tmp_path), timeout=150)
+    second = subprocess.run(
+        command, capture_output=True, text=True, env=_env(), cwd=str(tmp_path), timeout=150
+    )
     text = second.stdout + second.stderr
     assert second.returncode == 0, text
     assert f"after epoch {done} of 4" in text
@@ -453,17 +560,29 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 def test_mirrored_on_two_devices_matches_one_device(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
-                          text=True, env=_env(), timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=240,
+    )
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
     assert proc.returncode == 0 and line, proc.stdout + proc.stderr
-    result = json.loads(line[0][len("RESULT"):])
+    result = json.loads(line[0][len("RESULT") :])
     one, two = result["none"], result["mirrored"]
     assert one["replicas"] == 1 and two["replicas"] == 2
-    for key in ("loss", "mean_iou", "pixel_accuracy", "val_loss", "val_mean_iou",
-                "val_pixel_accuracy"):
-        np.testing.assert_allclose(two["history"][key], one["history"][key], rtol=1e-4,
-                                   atol=1e-4, err_msg=key)
+    for key in (
+        "loss",
+        "mean_iou",
+        "pixel_accuracy",
+        "val_loss",
+        "val_mean_iou",
+        "val_pixel_accuracy",
+    ):
+        np.testing.assert_allclose(
+            two["history"][key], one["history"][key], rtol=1e-4, atol=1e-4, err_msg=key
+        )
     for a, b in zip(one["weights"], two["weights"]):
         np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-4, atol=1e-5)
     assert (tmp_path / "mirrored" / "best.keras").exists()
@@ -484,19 +603,40 @@ def _free_ports(n):
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
     ports = _free_ports(2)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "kerasseg.cli", *TINY_TRAIN, "--epochs", "1",
-               "--strategy", "multiworker", "--output", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "kerasseg.cli",
+        *TINY_TRAIN,
+        "--epochs",
+        "1",
+        "--strategy",
+        "multiworker",
+        "--output",
+        str(out),
+    ]
     workers, scratch = [], []
     for index in range(2):
-        config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                  "task": {"type": "worker", "index": index}}
+        config = {
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
         temp = tmp_path / f"tmp{index}"
         temp.mkdir()
         scratch.append(temp)
         log = open(tmp_path / f"worker{index}.log", "w")
-        workers.append((subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp_path),
-            env=_env(TF_CONFIG=json.dumps(config), TMPDIR=str(temp))), log))
+        workers.append(
+            (
+                subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=str(tmp_path),
+                    env=_env(TF_CONFIG=json.dumps(config), TMPDIR=str(temp)),
+                ),
+                log,
+            )
+        )
     try:
         codes = [proc.wait(timeout=150) for proc, _ in workers]
     finally:
@@ -514,4 +654,5 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
     # The follower wrote its copies into a temporary folder and removed it.
     assert not [p for p in scratch[1].iterdir() if p.name.startswith("kerasseg-worker-")]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["best.json", "best.keras", "curves.png", "history.csv", "last.keras", "run.json"])
+        ["best.json", "best.keras", "curves.png", "history.csv", "last.keras", "run.json"]
+    )

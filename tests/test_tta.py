@@ -3,6 +3,7 @@ probabilities on the image and (mirrored back) on its mirror; multi-scale TTA th
 scales of the probabilities resized back. Checked on an untrained, left/right-asymmetric U-Net
 and `shapes` images, with the model called directly for the expected values.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -24,8 +25,12 @@ def model():
 @pytest.fixture(scope="module")
 def images():
     val = datasets.load("shapes", split="val", seed=0, num_images=3)
-    return np.stack([tf.image.resize_with_crop_or_pad(image, SIZE, SIZE).numpy()
-                     for image, _ in val.as_numpy_iterator()]).astype("uint8")
+    return np.stack(
+        [
+            tf.image.resize_with_crop_or_pad(image, SIZE, SIZE).numpy()
+            for image, _ in val.as_numpy_iterator()
+        ]
+    ).astype("uint8")
 
 
 def _probs(model, x):
@@ -40,17 +45,16 @@ def test_the_model_is_not_flip_symmetric(model, images):
 
 def test_flip_tta_is_the_mean_over_the_image_and_its_mirror(model, images):
     want = 0.5 * (_probs(model, images) + _probs(model, images[:, :, ::-1])[:, :, ::-1])
-    labels, got = inference.predict(model, images, flip=True, multiple=4,
-                                    return_probabilities=True)
+    labels, got = inference.predict(model, images, flip=True, multiple=4, return_probabilities=True)
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_array_equal(labels, np.argmax(got, -1))
 
 
 def test_flip_tta_commutes_with_mirroring_the_input(model, images):
-    _, direct = inference.predict(model, images, flip=True, multiple=4,
-                                  return_probabilities=True)
-    _, of_mirror = inference.predict(model, images[:, :, ::-1], flip=True, multiple=4,
-                                     return_probabilities=True)
+    _, direct = inference.predict(model, images, flip=True, multiple=4, return_probabilities=True)
+    _, of_mirror = inference.predict(
+        model, images[:, :, ::-1], flip=True, multiple=4, return_probabilities=True
+    )
     np.testing.assert_allclose(of_mirror[:, :, ::-1], direct, atol=1e-5)
 
 
@@ -63,11 +67,13 @@ def test_multi_scale_tta_is_the_mean_of_the_resized_back_probabilities(model, im
         for flip in (False, True):
             probs = _probs(model, x.numpy()[:, :, ::-1] if flip else x.numpy())
             probs = probs[:, :, ::-1] if flip else probs
-            expected.append(tf.image.resize(probs, (SIZE, SIZE), "bilinear").numpy()
-                            if side != SIZE else probs)
+            expected.append(
+                tf.image.resize(probs, (SIZE, SIZE), "bilinear").numpy() if side != SIZE else probs
+            )
     want = np.mean(expected, axis=0)
-    labels, got = inference.predict(model, images, flip=True, scales=scales, multiple=4,
-                                    return_probabilities=True)
+    labels, got = inference.predict(
+        model, images, flip=True, scales=scales, multiple=4, return_probabilities=True
+    )
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_array_equal(labels, np.argmax(got, -1))
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)  # still a distribution

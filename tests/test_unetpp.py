@@ -4,6 +4,7 @@ supervision (outputs, training with one loss, predict on the main output).
 
 Heavy builds are made once per module (``zoo``); inputs are tiny and non-square.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -25,8 +26,15 @@ def zoo():
 
 
 def test_default_backbone_resnet50_maps_to_input_size(zoo):
-    model = zoo.run("unetpp", num_classes=21, sizes=((H, W),), expected_multiple=32,
-                    freeze=False, save=False, config=False)
+    model = zoo.run(
+        "unetpp",
+        num_classes=21,
+        sizes=((H, W),),
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+        config=False,
+    )
     assert any(layer.name == "resnet50" for layer in model.layers)
 
 
@@ -36,8 +44,9 @@ def test_mobilenetv2_contract(zoo):
 
 def test_paper_encoder_contract(zoo):
     # Sides a multiple of 2**depth = 16 suffice without a backbone; freezing is refused.
-    model = zoo.run("unetpp", PAPER, num_classes=3, sizes=((48, 80), (80, 48)),
-                    expected_multiple=16)
+    model = zoo.run(
+        "unetpp", PAPER, num_classes=3, sizes=((48, 80), (80, 48)), expected_multiple=16
+    )
     assert model.get_layer("enc1_1_conv").filters == 8
     assert model.get_layer("bottleneck_1_conv").filters == 8 * 16
 
@@ -47,13 +56,20 @@ def test_paper_encoder_needs_multiple_of_two_to_the_depth():
         kerasseg.unetpp(2, backbone=None, input_shape=(48, 40, 3), weights=None)
     with pytest.raises(ValueError, match="multiple of 8"):
         kerasseg.unetpp(2, backbone=None, depth=3, input_shape=(36, 40, 3), weights=None)
-    assert kerasseg.unetpp(2, backbone=None, depth=3, filters=4,
-                           weights=None).describe()["input_multiple"] == 8
+    assert (
+        kerasseg.unetpp(2, backbone=None, depth=3, filters=4, weights=None).describe()[
+            "input_multiple"
+        ]
+        == 8
+    )
 
 
 def test_activation_none_gives_the_logits(zoo):
-    assert_logits_of(zoo.get("unetpp", 21, **LIGHT),
-                     zoo.get("unetpp", 21, activation=None, **LIGHT), images(2, H, W))
+    assert_logits_of(
+        zoo.get("unetpp", 21, **LIGHT),
+        zoo.get("unetpp", 21, activation=None, **LIGHT),
+        images(2, H, W),
+    )
 
 
 def test_unetpp_nested_grid(zoo):
@@ -69,9 +85,16 @@ def test_unetpp_nested_grid(zoo):
 def test_unetpp_paper_size():
     # Zhou et al. 2018, Table 1: UNet++ 9.04 M (32 base filters, no batch norm, one class).
     kerasseg_kwargs = dict(backbone=None, batch_norm=False)
-    ModelCache().run("unetpp", kerasseg_kwargs, num_classes=1, sizes=((48, 80),),
-                     expected_multiple=16, expected_params=pytest.approx(9.04e6, rel=0.01),
-                     save=False, config=False)
+    ModelCache().run(
+        "unetpp",
+        kerasseg_kwargs,
+        num_classes=1,
+        sizes=((48, 80),),
+        expected_multiple=16,
+        expected_params=pytest.approx(9.04e6, rel=0.01),
+        save=False,
+        config=False,
+    )
 
 
 def _check_deep_supervision(model, x, classes):
@@ -87,18 +110,33 @@ def _check_deep_supervision(model, x, classes):
 
 def test_unetpp_deep_supervision_outputs(zoo):
     x = images(1, H, W)
-    paper = zoo.run("unetpp", dict(deep_supervision=True, **PAPER), num_classes=3,
-                    sizes=((H, W),), expected_multiple=16, save=False, config=False)
+    paper = zoo.run(
+        "unetpp",
+        dict(deep_supervision=True, **PAPER),
+        num_classes=3,
+        sizes=((H, W),),
+        expected_multiple=16,
+        save=False,
+        config=False,
+    )
     _check_deep_supervision(paper, x, 3)
-    light = zoo.run("unetpp", dict(deep_supervision=True, **LIGHT), num_classes=21,
-                    sizes=((H, W),), expected_multiple=32, freeze=False, save=False)
+    light = zoo.run(
+        "unetpp",
+        dict(deep_supervision=True, **LIGHT),
+        num_classes=21,
+        sizes=((H, W),),
+        expected_multiple=32,
+        freeze=False,
+        save=False,
+    )
     _check_deep_supervision(light, x, 21)
 
 
 def test_unetpp_deep_supervision_trains_with_one_loss(tmp_path):
     model = kerasseg.unetpp(3, backbone=None, filters=4, deep_supervision=True, weights=None)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(),
-                  jit_compile=False)  # XLA compilation would dominate a one-step test
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(), jit_compile=False
+    )  # XLA compilation would dominate a one-step test
     x = images(2, 32, 32)
     masks = np.random.default_rng(1).integers(0, 3, (2, 32, 32)).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, masks)).batch(2)

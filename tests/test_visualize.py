@@ -1,4 +1,5 @@
 """kerasseg.visualize: palette values, colour masks, overlays, grids, written files, plots."""
+
 import csv
 
 import cv2
@@ -41,8 +42,10 @@ def test_colorize_known_mask():
     mask = np.array([[0, 1, 2], [2, 255, 0]])
     out = V.colorize(mask, colours)
     assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
-    assert out.tolist() == [[[10, 20, 30], [40, 50, 60], [70, 80, 90]],
-                            [[70, 80, 90], list(V.IGNORE_COLOUR), [10, 20, 30]]]
+    assert out.tolist() == [
+        [[10, 20, 30], [40, 50, 60], [70, 80, 90]],
+        [[70, 80, 90], list(V.IGNORE_COLOUR), [10, 20, 30]],
+    ]
     assert V.colorize(mask[..., None], colours, ignore_colour=(1, 2, 3))[1, 1].tolist() == [1, 2, 3]
     # Default palette: VOC colours for the labels present.
     assert V.colorize(np.array([[0, 3]])).tolist() == [[[0, 0, 0], [128, 128, 0]]]
@@ -82,16 +85,19 @@ def test_save_image_writes_rgb_that_reads_back(tmp_path):
     np.testing.assert_array_equal(back[..., ::-1], rgb)  # cv2 reads BGR
     grey = np.arange(24, dtype=np.uint8).reshape(4, 6)
     V.save_image(tmp_path / "grey.png", grey)
-    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "grey.png"), cv2.IMREAD_UNCHANGED),
-                                  grey)
+    np.testing.assert_array_equal(
+        cv2.imread(str(tmp_path / "grey.png"), cv2.IMREAD_UNCHANGED), grey
+    )
     with pytest.raises(ValueError, match="nope"):
         V.save_image(tmp_path / "x.nope", rgb)
 
 
 def test_grid_layout_and_pixels(tmp_path):
     rng = np.random.default_rng(1)
-    images = [rng.integers(0, 256, (10, 12, 3), dtype=np.uint8),
-              rng.integers(0, 256, (8, 15, 3), dtype=np.uint8)]
+    images = [
+        rng.integers(0, 256, (10, 12, 3), dtype=np.uint8),
+        rng.integers(0, 256, (8, 15, 3), dtype=np.uint8),
+    ]
     truths = [rng.integers(0, 3, im.shape[:2]) for im in images]
     preds = [rng.integers(0, 3, im.shape[:2]) for im in images]
     colours = V.palette(3)
@@ -112,8 +118,12 @@ def test_grid_layout_and_pixels(tmp_path):
 
 
 def test_plot_history_from_dict_and_csv(tmp_path):
-    history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7],
-               "mean_iou": [0.1, 0.3, 0.4], "val_mean_iou": [0.1, 0.2, 0.35]}
+    history = {
+        "loss": [1.0, 0.6, 0.4],
+        "val_loss": [1.1, 0.8, 0.7],
+        "mean_iou": [0.1, 0.3, 0.4],
+        "val_mean_iou": [0.1, 0.2, 0.35],
+    }
     fig = V.plot_history(history, tmp_path / "curves.png")
     assert len(fig.axes) == 2
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]

@@ -5,6 +5,7 @@ XLA has no kernel for ResizeNearestNeighbor's gradient nor for MaxPoolWithArgmax
 XLA-compiled function the nearest resize runs as gathers and SegNet's pooling indices come
 from strided slices.
 """
+
 import keras
 import numpy as np
 import pytest
@@ -29,10 +30,18 @@ def test_xla_context_is_detected_only_under_jit_compile():
     assert in_xla_context() is False  # eager
 
 
-@pytest.mark.parametrize("source,target", [
-    ((5, 7), (10, 14)), ((7, 5), (15, 11)), ((33, 31), (32, 32)), ((8, 9), (3, 4)),
-    ((1, 1), (4, 5)), ((24, 16), (96, 64)), ((13, 10), (77, 20)),
-])
+@pytest.mark.parametrize(
+    "source,target",
+    [
+        ((5, 7), (10, 14)),
+        ((7, 5), (15, 11)),
+        ((33, 31), (32, 32)),
+        ((8, 9), (3, 4)),
+        ((1, 1), (4, 5)),
+        ((24, 16), (96, 64)),
+        ((13, 10), (77, 20)),
+    ],
+)
 def test_nearest_resize_by_gather_equals_tf_image_resize(source, target):
     x = tf.random.stateless_normal((2, *source, 3), seed=(1, 2))
     want = tf.image.resize(x, target, "nearest")
@@ -51,6 +60,7 @@ def test_nearest_resize_gradient_under_xla_equals_native():
             tape.watch(x)
             reference = tf.zeros((1, 12, 11, 1))
             from kerasseg.layers import upsample_like
+
             loss = tf.reduce_sum(upsample_like(x, reference, "nearest") * weights)
         return tape.gradient(loss, x)
 
@@ -83,10 +93,13 @@ def test_max_pool_argmax_under_xla_equals_native(shape, padding, pool, stride):
     np.testing.assert_array_equal(index.numpy(), native_index.numpy())
 
 
-@pytest.mark.parametrize("name,options", [
-    ("unet", {"backbone": "mobilenetv2"}),   # nearest-resize decoder
-    ("segnet", {"backbone": "vgg16"}),       # pooling indices
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("unet", {"backbone": "mobilenetv2"}),  # nearest-resize decoder
+        ("segnet", {"backbone": "vgg16"}),  # pooling indices
+    ],
+)
 def test_models_train_under_xla(name, options):
     """XLA compiles the training step, computes the graph's loss and predictions, and the
     loss falls. (Whole-network gradients are not compared: in a random deep network with

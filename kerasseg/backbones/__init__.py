@@ -15,6 +15,7 @@ argument, offline ImageNet errors, input-channel adaptation), applications (buil
 network and its taps), dilation (output stride 8/16), build (``build_backbone``, the entry that
 validates a name once, and ``load_backbone_file``).
 """
+
 from kerasseg.backbones.applications import construct, fold_conv_biases, with_same_padding
 from kerasseg.backbones.build import build_backbone, load_backbone_file
 from kerasseg.backbones.dilation import (
@@ -46,16 +47,34 @@ from kerasseg.backbones.weights import (
 
 __all__ = [
     # registry
-    "BACKBONES", "STRIDES", "BackboneSpec", "check_backbone", "list_backbones",
+    "BACKBONES",
+    "STRIDES",
+    "BackboneSpec",
+    "check_backbone",
+    "list_backbones",
     "register_backbone",
     # building
-    "build_backbone", "construct", "fold_conv_biases", "with_same_padding", "ImagePreprocessing",
+    "build_backbone",
+    "construct",
+    "fold_conv_biases",
+    "with_same_padding",
+    "ImagePreprocessing",
     # weights
-    "WeightsUnavailableError", "adapt_channels", "check_weights_arg", "keras_cache_folder",
-    "load_backbone_file", "transfer_weights",
+    "WeightsUnavailableError",
+    "adapt_channels",
+    "check_weights_arg",
+    "keras_cache_folder",
+    "load_backbone_file",
+    "transfer_weights",
     # dilation
-    "DILATABLE_FAMILIES", "OUTPUT_STRIDES", "check_dilatable", "check_output_stride",
-    "dilatable_backbones", "dilate", "dilate_backbone",
+    "DILATABLE_FAMILIES",
+    "OUTPUT_STRIDES",
+    "check_dilatable",
+    "check_output_stride",
+    "dilatable_backbones",
+    "dilate",
+    "dilate_backbone",
     # functional-config graph helpers
-    "config_output_names", "config_parents",
+    "config_output_names",
+    "config_parents",
 ]

@@ -2,6 +2,7 @@
 network itself (a keras.applications model, or any constructor with its signature), rewritten
 where that helps ('same' padding, conv biases folded into batch norms), and its taps.
 """
+
 import warnings
 
 import keras
@@ -40,8 +41,11 @@ def with_same_padding(net):
 
 def _channels_last_norm(layer):
     axis = layer["config"].get("axis")
-    return (layer["class_name"] == "BatchNormalization" and len(layer["inbound_nodes"]) == 1
-            and axis in (-1, 3, [-1], [3]))
+    return (
+        layer["class_name"] == "BatchNormalization"
+        and len(layer["inbound_nodes"]) == 1
+        and axis in (-1, 3, [-1], [3])
+    )
 
 
 def _biases_before_batch_norm(config):
@@ -52,10 +56,15 @@ def _biases_before_batch_norm(config):
     pairs = {}
     for name, layer in layers.items():
         users = consumers[name]
-        if (layer["class_name"] == "Conv2D" and layer["config"].get("use_bias")
-                and layer["config"].get("data_format") == "channels_last"
-                and len(layer["inbound_nodes"]) == 1 and name not in outputs
-                and len(users) == 1 and _channels_last_norm(layers[users[0]])):
+        if (
+            layer["class_name"] == "Conv2D"
+            and layer["config"].get("use_bias")
+            and layer["config"].get("data_format") == "channels_last"
+            and len(layer["inbound_nodes"]) == 1
+            and name not in outputs
+            and len(users) == 1
+            and _channels_last_norm(layers[users[0]])
+        ):
             pairs[name] = users[0]
     return pairs
 
@@ -99,8 +108,9 @@ def _network(spec, name, x, weights):
             # MobileNets warn that a dynamic input shape gets the 224 px weights: that is what
             # a segmentation backbone wants (the kernels do not depend on the image size).
             warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
-            return spec.constructor(include_top=False, weights=weights, input_tensor=x,
-                                    **spec.kwargs)
+            return spec.constructor(
+                include_top=False, weights=weights, input_tensor=x, **spec.kwargs
+            )
     except Exception as error:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception
         unavailable = weights_unavailable(name, error) if weights == "imagenet" else None
         if unavailable is None:

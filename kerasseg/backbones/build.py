@@ -4,6 +4,7 @@
 ``build_backbone`` validates the name (once: the functions it calls take the checked spec),
 the weights argument and the output stride, then builds, loads weights, dilates and freezes.
 """
+
 import os
 
 from kerasseg.backbones.applications import construct
@@ -12,8 +13,16 @@ from kerasseg.backbones.registry import BACKBONES, check_backbone
 from kerasseg.backbones.weights import check_weights_arg, transfer_weights
 
 
-def build_backbone(name, *, input_shape=(None, None, 3), weights="imagenet", freeze=False,
-                   output_stride=32, allowed=None, arch=None):
+def build_backbone(
+    name,
+    *,
+    input_shape=(None, None, 3),
+    weights="imagenet",
+    freeze=False,
+    output_stride=32,
+    allowed=None,
+    arch=None,
+):
     """Build a registered backbone.
 
     Returns a functional model mapping [0, 255] images of ``input_shape`` to a list of
@@ -63,8 +72,10 @@ def load_backbone_file(model, path):
     """
     spec = BACKBONES.get(model.name)
     if spec is None:
-        raise ValueError(f"load_backbone_file: {model.name!r} is not a registry backbone; "
-                         f"load a whole model's weights with model.load_weights.")
+        raise ValueError(
+            f"load_backbone_file: {model.name!r} is not a registry backbone; "
+            f"load a whole model's weights with model.load_weights."
+        )
     _load_file(model, spec, path)
 
 
@@ -82,5 +93,6 @@ def _load_file(model, spec, path):
         rgb.load_weights(path)
         transfer_weights(rgb, model)
     except Exception as error:  # noqa: BLE001
-        raise ValueError(f"Could not load backbone weights from {path!r} into "
-                         f"{model.name!r}: {error}") from error
+        raise ValueError(
+            f"Could not load backbone weights from {path!r} into {model.name!r}: {error}"
+        ) from error

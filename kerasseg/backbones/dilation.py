@@ -13,6 +13,7 @@ unchanged, so the weights are copied over one for one.
     model = build_backbone("resnet50", weights=None)
     dense = dilate_backbone(model, "resnet50", 8)   # dense.tap_strides == (2, 4, 8, 8, 8)
 """
+
 import keras
 
 from kerasseg.backbones.graph import config_output_names, config_parents_and_consumers
@@ -21,8 +22,15 @@ from kerasseg.backbones.registry import BACKBONES, check_backbone, list_backbone
 # Families checked to dilate cleanly (tests/test_dilate.py). VGG and DenseNet downsample with
 # 2x2 pooling windows and ConvNeXt with 2x2 stride-2 kernels: at stride 1 those shift the map
 # by half a pixel per stage, so they are left out; InceptionV3 is simply not checked.
-DILATABLE_FAMILIES = ("resnet", "resnet_v2", "xception", "mobilenet_v2", "mobilenet_v3",
-                      "efficientnet", "efficientnet_v2")
+DILATABLE_FAMILIES = (
+    "resnet",
+    "resnet_v2",
+    "xception",
+    "mobilenet_v2",
+    "mobilenet_v3",
+    "efficientnet",
+    "efficientnet_v2",
+)
 OUTPUT_STRIDES = (8, 16, 32)
 
 _CONVS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
@@ -47,7 +55,8 @@ def check_dilatable(spec, name, output_stride):
     if output_stride != 32 and spec.family not in DILATABLE_FAMILIES:
         raise ValueError(
             f"Backbone {name!r} cannot be dilated to output_stride {output_stride}; "
-            f"dilatable backbones: {', '.join(dilatable_backbones())}.")
+            f"dilatable backbones: {', '.join(dilatable_backbones())}."
+        )
 
 
 def _pair(value):

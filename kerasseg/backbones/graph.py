@@ -8,8 +8,11 @@ def config_parents(node_config):
 
     def walk(item):
         if isinstance(item, dict):
-            history = item.get("config", {}).get("keras_history") if item.get(
-                "class_name") == "__keras_tensor__" else None
+            history = (
+                item.get("config", {}).get("keras_history")
+                if item.get("class_name") == "__keras_tensor__"
+                else None
+            )
             if history:
                 found.append(history[0])
                 return
@@ -33,8 +36,7 @@ def config_output_names(config):
 
 def config_parents_and_consumers(config):
     """({layer: [parent layers]}, {layer: [consumer layers]}) of a functional config."""
-    parents = {layer["name"]: config_parents(layer["inbound_nodes"])
-               for layer in config["layers"]}
+    parents = {layer["name"]: config_parents(layer["inbound_nodes"]) for layer in config["layers"]}
     consumers = {name: [] for name in parents}
     for name, names in parents.items():
         for parent in names:

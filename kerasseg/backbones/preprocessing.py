@@ -1,5 +1,6 @@
 """In-graph input normalization: what ``keras.applications.<family>.preprocess_input`` does,
 as a layer, so a backbone takes raw [0, 255] pixels."""
+
 import keras
 from keras import ops
 

@@ -6,6 +6,7 @@ channel counts differ.
 an RGB twin: the first kernel is averaged over its input channels and repeated, scaled by 3/C.
 (``load_backbone_file``, which builds such a twin, is in build.py, above applications.py.)
 """
+
 import os
 import re
 
@@ -66,7 +67,11 @@ def weights_unavailable(name, error):
         f"the ImageNet weights of backbone {name!r} could not be downloaded from {url} "
         f"({reason or 'no network?'}) and are not in the Keras cache {cache!r}. Copy that file "
         f"there from a machine with network access, or build with weights=None (random "
-        f"initialisation).", backbone=name, url=url, cache_file=cache)
+        f"initialisation).",
+        backbone=name,
+        url=url,
+        cache_file=cache,
+    )
 
 
 def adapt_channels(value, target_shape):
@@ -100,7 +105,8 @@ def transfer_weights(source, target):
     if len(src) != len(dst):
         raise ValueError(
             f"Cannot transfer weights: {source.name!r} has {len(src)} weighted layers, "
-            f"{target.name!r} has {len(dst)}.")
+            f"{target.name!r} has {len(dst)}."
+        )
     for s, d in zip(src, dst):
         values = []
         for sw, dw in zip(s.get_weights(), d.get_weights()):

@@ -25,6 +25,7 @@ nothing heavy at the top), other commands import it when they start, with its st
 back (``kerasseg.cli.startup``). OpenCV's log lines are off unless ``OPENCV_LOG_LEVEL`` is set: a
 file it cannot decode is reported by kerasseg, naming it.
 """
+
 import argparse
 import os
 import sys
@@ -45,30 +46,50 @@ from kerasseg.cli.demo import MARKER as DEMO_MARKER
 from kerasseg.cli.models import BACKBONE_NAMES, DEFAULT_BACKBONES
 from kerasseg.cli.startup import default_onednn, import_tensorflow, nvidia_driver_present
 
-__all__ = ["BACKBONE_NAMES", "COMMANDS", "DEFAULT_BACKBONES", "DEMO", "DEMO_MARKER", "EXIT_USAGE",
-           "UsageError", "build_parser", "console", "default_onednn", "import_tensorflow",
-           "main", "nvidia_driver_present"]
+__all__ = [
+    "BACKBONE_NAMES",
+    "COMMANDS",
+    "DEFAULT_BACKBONES",
+    "DEMO",
+    "DEMO_MARKER",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "console",
+    "default_onednn",
+    "import_tensorflow",
+    "main",
+    "nvidia_driver_present",
+]
 
 # Command name -> its module (``add_arguments(parser)``, ``run(args)``, ``HELP``).
-COMMANDS = {"models": models, "datasets": datasets, "train": train, "evaluate": evaluate,
-            "predict": predict, "export": export, "demo": demo}
+COMMANDS = {
+    "models": models,
+    "datasets": datasets,
+    "train": train,
+    "evaluate": evaluate,
+    "predict": predict,
+    "export": export,
+    "demo": demo,
+}
 # Commands that run without TensorFlow.
 LIGHT_COMMANDS = ("models",)
 
 
-
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="kerasseg", description="Semantic segmentation with Keras 3: train, evaluate, "
-        "predict, export.")
-    debug_help = ("show tracebacks and every TensorFlow log line instead of one-line errors "
-                  "(also KERASSEG_DEBUG=1)")
+        prog="kerasseg",
+        description="Semantic segmentation with Keras 3: train, evaluate, predict, export.",
+    )
+    debug_help = (
+        "show tracebacks and every TensorFlow log line instead of one-line errors "
+        "(also KERASSEG_DEBUG=1)"
+    )
     parser.add_argument("--debug", action="store_true", help=debug_help)
     # Each command takes --debug too; SUPPRESS keeps a subcommand's default from hiding the
     # top-level flag.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help=debug_help)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module in COMMANDS.items():
@@ -102,9 +123,11 @@ def main(argv=None):
     try:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:
-        print(f"kerasseg {args.command}: interrupted" + (
-            "; run the same command again to resume" if args.command == "train" else ""),
-            file=sys.stderr)
+        print(
+            f"kerasseg {args.command}: interrupted"
+            + ("; run the same command again to resume" if args.command == "train" else ""),
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except (UsageError, *ONE_LINE_ERRORS) as error:
         if debug:

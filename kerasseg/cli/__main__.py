@@ -1,4 +1,5 @@
 """``python -m kerasseg.cli``: the console script."""
+
 import sys
 
 from kerasseg.cli import console

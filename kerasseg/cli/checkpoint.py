@@ -1,5 +1,6 @@
 """Loading a checkpoint for evaluate / predict / export, and what it predicts: the class count,
 names and colours, read from the model itself (``kerasseg.models.segmenter.describe``)."""
+
 from kerasseg.cli.common import check_file
 
 
@@ -33,8 +34,10 @@ def _own_labels(model):
         return None, None
     info = describe(model)
     names, colours = list(info["class_names"]), info["palette"]
-    if names == default_class_names(info["num_classes"]) \
-            and colours == default_palette(info["num_classes"]).tolist():
+    if (
+        names == default_class_names(info["num_classes"])
+        and colours == default_palette(info["num_classes"]).tolist()
+    ):
         return None, None
     if info["num_classes"] == 1 and num_classes(model) == 2:
         pair = default_palette(2).tolist()  # black background, VOC's first class colour

@@ -1,5 +1,6 @@
 """What every command shares: the usage error, one-line error and warning output, argument
 parsing helpers and the checks of names and paths made before anything heavy is imported."""
+
 import ast
 import os
 import sys
@@ -9,8 +10,14 @@ EXIT_INTERRUPTED = 130
 MAX_MESSAGE = 600  # characters of an error shown on its one line (e.g. one quoting a tensor)
 
 # What the commands report as one line (exit status 2) instead of a traceback.
-ONE_LINE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-                   ImportError, ConnectionError)
+ONE_LINE_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    ImportError,
+    ConnectionError,
+)
 
 
 class UsageError(Exception):
@@ -112,11 +119,14 @@ def check_dataset(name, data_dir):
     from kerasseg import datasets
 
     if name not in datasets.list_datasets():
-        raise UsageError(f"unknown dataset {name!r}; valid datasets: "
-                         f"{', '.join(datasets.list_datasets())}.")
+        raise UsageError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(datasets.list_datasets())}."
+        )
     if data_dir is None and needs_data_dir(name):
-        raise UsageError(f"dataset {name!r} reads files: pass --data-dir (the folder holding "
-                         f"its official archive's top folder).")
+        raise UsageError(
+            f"dataset {name!r} reads files: pass --data-dir (the folder holding "
+            f"its official archive's top folder)."
+        )
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
         raise UsageError(f"data folder not found: {data_dir!r} (--data-dir of dataset {name!r}).")
 
@@ -125,11 +135,14 @@ def check_model(name, backbone):
     import kerasseg
 
     if name not in kerasseg.list_models():
-        raise UsageError(f"unknown model {name!r}; valid models: "
-                         f"{', '.join(kerasseg.list_models())}.")
+        raise UsageError(
+            f"unknown model {name!r}; valid models: {', '.join(kerasseg.list_models())}."
+        )
     if backbone not in (None, "default") and backbone not in kerasseg.list_backbones():
-        raise UsageError(f"unknown backbone {backbone!r}; valid backbones: "
-                         f"{', '.join(kerasseg.list_backbones())}.")
+        raise UsageError(
+            f"unknown backbone {backbone!r}; valid backbones: "
+            f"{', '.join(kerasseg.list_backbones())}."
+        )
 
 
 def check_file(path, what):

@@ -1,5 +1,6 @@
 """``kerasseg datasets``: the registered datasets, their class counts and whether they read
 files."""
+
 from kerasseg.cli.common import needs_data_dir, say
 
 HELP = "list the registered datasets"

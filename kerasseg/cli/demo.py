@@ -1,5 +1,6 @@
 """``kerasseg demo``: a small U-Net learns the synthetic ``shapes`` set, then the demo scores it,
 draws its predictions and exports it, into one folder."""
+
 import argparse
 import json
 import os
@@ -36,8 +37,11 @@ DEMO = dict(
 
 def add_arguments(p):
     p.add_argument("--output", default="kerasseg_demo")
-    p.add_argument("--overwrite", action="store_true",
-                   help="write into a non-empty folder the demo did not create")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty folder the demo did not create",
+    )
     p.add_argument("--seed", type=int, default=0)
     # For tests and quick looks: a shorter run (the README's figures are for the defaults).
     p.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
@@ -51,19 +55,28 @@ def prepare_folder(folder, overwrite):
     """Create the demo's folder, or reuse one an earlier demo made; never clobber a user's."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"demo output {folder!r} exists and is not a folder.")
-    if os.path.isdir(folder) and os.listdir(folder) and not overwrite \
-            and not os.path.exists(os.path.join(folder, MARKER)):
-        raise UsageError(f"demo output folder {folder!r} is not empty and was not made by the "
-                         f"demo; choose another with --output, or pass --overwrite to write "
-                         f"into it anyway.")
+    if (
+        os.path.isdir(folder)
+        and os.listdir(folder)
+        and not overwrite
+        and not os.path.exists(os.path.join(folder, MARKER))
+    ):
+        raise UsageError(
+            f"demo output folder {folder!r} is not empty and was not made by the "
+            f"demo; choose another with --output, or pass --overwrite to write "
+            f"into it anyway."
+        )
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, MARKER), "w") as f:
         f.write("Written by `kerasseg demo`; the demo may overwrite its files here.\n")
 
 
 def settings_for(args):
-    settings = dict(DEMO, epochs=args.epochs or DEMO["epochs"],
-                    steps_per_epoch=args.steps_per_epoch or DEMO["steps_per_epoch"])
+    settings = dict(
+        DEMO,
+        epochs=args.epochs or DEMO["epochs"],
+        steps_per_epoch=args.steps_per_epoch or DEMO["steps_per_epoch"],
+    )
     total = settings["epochs"] * settings["steps_per_epoch"]
     settings["warmup_steps"] = min(DEMO["warmup_steps"], total // 2)
     settings["dataset_options"] = {**DEMO["dataset_options"], "seed": args.seed}
@@ -84,11 +97,20 @@ def run(args):
 
     settings = settings_for(args)
     run_dir = os.path.join(folder, "run")
-    say(f"kerasseg demo: a small U-Net learns the synthetic 'shapes' set "
+    say(
+        f"kerasseg demo: a small U-Net learns the synthetic 'shapes' set "
         f"({settings['epochs']} epochs of {settings['steps_per_epoch']} steps, "
-        f"{settings['crop_size']} px crops); outputs go to {folder}")
-    result = train(dataset="shapes", output=run_dir, seed=args.seed, overwrite=True,
-                   tensorboard=False, loss=losses.CrossEntropy() + losses.DiceLoss(), **settings)
+        f"{settings['crop_size']} px crops); outputs go to {folder}"
+    )
+    result = train(
+        dataset="shapes",
+        output=run_dir,
+        seed=args.seed,
+        overwrite=True,
+        tensorboard=False,
+        loss=losses.CrossEntropy() + losses.DiceLoss(),
+        **settings,
+    )
     if result.diverged:
         return 1
     # The last epoch's weights (last.keras): no choice made on the validation split.
@@ -104,25 +126,32 @@ def _outputs(model, folder, settings, samples):
 
     info = datasets.info("shapes")
     # Each validation image at its own size, padded the way inference.predict pads it.
-    summary = evaluate(model, "shapes", split="val", verbose=0,
-                       dataset_options=settings["val_dataset_options"])
+    summary = evaluate(
+        model, "shapes", split="val", verbose=0, dataset_options=settings["val_dataset_options"]
+    )
     scores = os.path.join(folder, "validation.json")
     with open(scores, "w") as f:
         json.dump(summary, f, indent=2)
-    pairs = list(datasets.load("shapes", split="val", **settings["val_dataset_options"])
-                 .take(samples).as_numpy_iterator())
+    pairs = list(
+        datasets.load("shapes", split="val", **settings["val_dataset_options"])
+        .take(samples)
+        .as_numpy_iterator()
+    )
     images, truths = [image for image, _ in pairs], [mask for _, mask in pairs]
     predictions = inference.predict(model, images)
     overlays = os.path.join(folder, "overlays")
     os.makedirs(overlays, exist_ok=True)
     for i, (image, labels) in enumerate(zip(images, predictions)):
-        visualize.save_image(os.path.join(overlays, f"val_{i:02d}.png"),
-                             visualize.overlay(image, labels, info.palette))
+        visualize.save_image(
+            os.path.join(overlays, f"val_{i:02d}.png"),
+            visualize.overlay(image, labels, info.palette),
+        )
     grid = os.path.join(folder, "predictions.png")
     visualize.grid(images, truths, predictions, info.palette, path=grid)
     saved = os.path.join(folder, "savedmodel")
-    export.saved_model(model, saved, overwrite=True, class_names=list(info.class_names),
-                       palette=info.palette)
+    export.saved_model(
+        model, saved, overwrite=True, class_names=list(info.class_names), palette=info.palette
+    )
     return dict(summary=summary, scores=scores, overlays=overlays, grid=grid, saved=saved)
 
 
@@ -133,14 +162,18 @@ def _summary(written, run_dir, elapsed):
     say("")
     say(metrics.format_report(summary))
     say("")
-    say(f"validation mIoU: {summary['mean_iou']:.4f}  pixel accuracy: "
+    say(
+        f"validation mIoU: {summary['mean_iou']:.4f}  pixel accuracy: "
         f"{summary['pixel_accuracy']:.4f}  ('shapes' val split, "
-        f"{summary['total_pixels']:.0f} pixels, final model)")
+        f"{summary['total_pixels']:.0f} pixels, final model)"
+    )
     say(f"time: {elapsed:.0f} s")
     say(f"run (best.keras, last.keras, history.csv, curves.png): {run_dir}")
     say(f"overlays: {written['overlays']}")
     say(f"image | truth | prediction: {written['grid']}")
     say(f"SavedModel: {written['saved']}")
     say(f"scores: {written['scores']}")
-    say(f"try: kerasseg predict --checkpoint {os.path.join(run_dir, 'last.keras')} "
-        f"IMAGE --output predictions/")
+    say(
+        f"try: kerasseg predict --checkpoint {os.path.join(run_dir, 'last.keras')} "
+        f"IMAGE --output predictions/"
+    )

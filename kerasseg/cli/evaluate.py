@@ -1,4 +1,5 @@
 """``kerasseg evaluate``: mIoU, accuracy and per-class IoU of a checkpoint on a split."""
+
 import json
 import os
 
@@ -14,13 +15,21 @@ def add_arguments(p):
     p.add_argument("--data-dir")
     p.add_argument("--split", default="val")
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--crop-size", type=int, nargs="+", metavar="PX",
-                   help="pad/shrink images to this size (default: native size)")
+    p.add_argument(
+        "--crop-size",
+        type=int,
+        nargs="+",
+        metavar="PX",
+        help="pad/shrink images to this size (default: native size)",
+    )
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
     p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--no-file-check", action="store_true",
-                   help="skip the scan of the split's image and label files before evaluating")
+    p.add_argument(
+        "--no-file-check",
+        action="store_true",
+        help="skip the scan of the split's image and label files before evaluating",
+    )
 
 
 def _dataset_and_options(args):
@@ -50,12 +59,22 @@ def run(args):
     if not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
         check_split(dataset, args.data_dir, args.split, dataset_options)
     model = load_checkpoint(args.checkpoint)
-    summary = evaluate(model, dataset, data_dir=args.data_dir, split=args.split,
-                       batch_size=args.batch_size, crop_size=crop(args.crop_size),
-                       steps=args.steps, dataset_options=dataset_options,
-                       verbose=1 if default_verbose() == 1 else 0, check=False)
-    say(f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
-        f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}")
+    summary = evaluate(
+        model,
+        dataset,
+        data_dir=args.data_dir,
+        split=args.split,
+        batch_size=args.batch_size,
+        crop_size=crop(args.crop_size),
+        steps=args.steps,
+        dataset_options=dataset_options,
+        verbose=1 if default_verbose() == 1 else 0,
+        check=False,
+    )
+    say(
+        f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
+        f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}"
+    )
     say(metrics.format_report(summary))
     if args.json:
         _write_json(args, dataset, summary)
@@ -63,8 +82,12 @@ def run(args):
 
 
 def _write_json(args, dataset, summary):
-    record = {"checkpoint": os.path.abspath(args.checkpoint), "dataset": dataset,
-              "split": args.split, **summary}
+    record = {
+        "checkpoint": os.path.abspath(args.checkpoint),
+        "dataset": dataset,
+        "split": args.split,
+        **summary,
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(record, f, indent=2)

@@ -1,4 +1,5 @@
 """``kerasseg export``: a checkpoint as a SavedModel, a TFLite or an ONNX file."""
+
 from kerasseg.cli.checkpoint import labels_of, load_checkpoint
 from kerasseg.cli.common import UsageError, crop, say
 
@@ -9,10 +10,12 @@ def add_arguments(p):
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--format", default="savedmodel", choices=("savedmodel", "tflite", "onnx"))
     p.add_argument("--output", required=True)
-    p.add_argument("--dataset",
-                   help="class names and palette of this dataset (default: the checkpoint's)")
-    p.add_argument("--input-size", type=int, nargs="+", metavar="PX",
-                   help="fixed input size for tflite/onnx")
+    p.add_argument(
+        "--dataset", help="class names and palette of this dataset (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--input-size", type=int, nargs="+", metavar="PX", help="fixed input size for tflite/onnx"
+    )
     p.add_argument("--overwrite", action="store_true")
 
 

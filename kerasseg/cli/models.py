@@ -1,26 +1,65 @@
 """``kerasseg models``: the architectures, their default backbones and the backbone names,
 from the static tables below, without importing TensorFlow (a test checks the tables against
 the registries)."""
+
 from kerasseg.cli.common import say
 
 HELP = "list the architectures and their default backbones"
 
 # Each architecture's default backbone (None: its own encoder).
 DEFAULT_BACKBONES = {
-    "attention_unet": "resnet50", "deeplabv3": "resnet50", "deeplabv3plus": "resnet50",
-    "fc_densenet103": None, "fc_densenet56": None, "fc_densenet67": None, "fcn16s": "vgg16",
-    "fcn32s": "vgg16", "fcn8s": "vgg16", "fpn": "resnet50", "linknet": "resnet50",
-    "pspnet": "resnet50", "refinenet": "resnet50", "segnet": "vgg16", "unet": None,
+    "attention_unet": "resnet50",
+    "deeplabv3": "resnet50",
+    "deeplabv3plus": "resnet50",
+    "fc_densenet103": None,
+    "fc_densenet56": None,
+    "fc_densenet67": None,
+    "fcn16s": "vgg16",
+    "fcn32s": "vgg16",
+    "fcn8s": "vgg16",
+    "fpn": "resnet50",
+    "linknet": "resnet50",
+    "pspnet": "resnet50",
+    "refinenet": "resnet50",
+    "segnet": "vgg16",
+    "unet": None,
     "unetpp": "resnet50",
 }
 BACKBONE_NAMES = (
-    "convnext_base", "convnext_small", "convnext_tiny", "densenet121", "densenet169",
-    "densenet201", "efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
-    "efficientnetb4", "efficientnetb5", "efficientnetb6", "efficientnetb7", "efficientnetv2b0",
-    "efficientnetv2b1", "efficientnetv2b2", "efficientnetv2b3", "efficientnetv2l",
-    "efficientnetv2m", "efficientnetv2s", "inceptionv3", "mobilenetv2", "mobilenetv3large",
-    "mobilenetv3small", "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50",
-    "resnet50v2", "vgg16", "vgg19", "xception",
+    "convnext_base",
+    "convnext_small",
+    "convnext_tiny",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "efficientnetb0",
+    "efficientnetb1",
+    "efficientnetb2",
+    "efficientnetb3",
+    "efficientnetb4",
+    "efficientnetb5",
+    "efficientnetb6",
+    "efficientnetb7",
+    "efficientnetv2b0",
+    "efficientnetv2b1",
+    "efficientnetv2b2",
+    "efficientnetv2b3",
+    "efficientnetv2l",
+    "efficientnetv2m",
+    "efficientnetv2s",
+    "inceptionv3",
+    "mobilenetv2",
+    "mobilenetv3large",
+    "mobilenetv3small",
+    "resnet101",
+    "resnet101v2",
+    "resnet152",
+    "resnet152v2",
+    "resnet50",
+    "resnet50v2",
+    "vgg16",
+    "vgg19",
+    "xception",
 )
 
 

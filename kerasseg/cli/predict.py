@@ -1,4 +1,5 @@
 """``kerasseg predict``: a colour mask, an overlay and a label PNG for each image."""
+
 import os
 
 from kerasseg.cli.checkpoint import labels_of, load_checkpoint, num_classes
@@ -43,8 +44,9 @@ def run(args):
         stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
         written = [
             visualize.save_image(f"{stem}_mask.png", visualize.colorize(labels, colours)),
-            visualize.save_image(f"{stem}_overlay.png",
-                                 visualize.overlay(image, labels, colours, alpha=args.alpha)),
+            visualize.save_image(
+                f"{stem}_overlay.png", visualize.overlay(image, labels, colours, alpha=args.alpha)
+            ),
         ]
         if count <= 256:
             written.append(visualize.save_image(f"{stem}_labels.png", labels.astype("uint8")))

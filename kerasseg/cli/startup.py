@@ -5,6 +5,7 @@ being printed before its logging is set up, are held back to that level; on a ma
 NVIDIA driver the CUDA probe's ``failed call to cuInit`` and ``Could not find cuda drivers`` lines
 are dropped too (with a driver they are real errors and stay).
 """
+
 import os
 import re
 import sys

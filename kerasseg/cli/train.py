@@ -1,62 +1,107 @@
 """``kerasseg train``: train a model on a registered dataset; checkpoints go to --output."""
+
 import argparse
 import os
 
 from kerasseg.cli.common import UsageError, check_dataset, check_model, crop, none_or, options, say
 
 HELP = "train a model; checkpoints go to --output"
-BINARY_HELP = ("binary (background/foreground) training on a 2-class set, e.g. a folder of "
-               "0/255 or 0/1 masks: a one-channel sigmoid model, loss binary_cross_entropy "
-               "unless --loss says otherwise (+dice scores the foreground), metrics mIoU (both "
-               "classes) and foreground IoU; also implied by a binary --loss")
+BINARY_HELP = (
+    "binary (background/foreground) training on a 2-class set, e.g. a folder of "
+    "0/255 or 0/1 masks: a one-channel sigmoid model, loss binary_cross_entropy "
+    "unless --loss says otherwise (+dice scores the foreground), metrics mIoU (both "
+    "classes) and foreground IoU; also implied by a binary --loss"
+)
 
 
 def add_arguments(p):
     p.add_argument("--model", default="unet", help="architecture (see `kerasseg models`)")
-    p.add_argument("--backbone", default=None,
-                   help="encoder (default: the model's own; 'none' for the encoder-free variant)")
+    p.add_argument(
+        "--backbone",
+        default=None,
+        help="encoder (default: the model's own; 'none' for the encoder-free variant)",
+    )
     p.add_argument("--dataset", required=True, help="dataset name (see `kerasseg datasets`)")
     p.add_argument("--data-dir", help="folder holding the dataset's archive top folder")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=8, help="global batch size")
-    p.add_argument("--crop-size", type=int, nargs="+", default=[512], metavar="PX",
-                   help="training crop: SIZE or HEIGHT WIDTH (default 512)")
+    p.add_argument(
+        "--crop-size",
+        type=int,
+        nargs="+",
+        default=[512],
+        metavar="PX",
+        help="training crop: SIZE or HEIGHT WIDTH (default 512)",
+    )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the split")
     p.add_argument("--val-steps", type=int, help="default: the whole validation split")
     p.add_argument("--val-batch-size", type=int, default=1)
-    p.add_argument("--val-crop-size", type=int, nargs="+", metavar="PX",
-                   help="pad/shrink validation images to this size (default: native size)")
+    p.add_argument(
+        "--val-crop-size",
+        type=int,
+        nargs="+",
+        metavar="PX",
+        help="pad/shrink validation images to this size (default: native size)",
+    )
     p.add_argument("--val-split", default="val", help="validation split ('none' to skip)")
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a weights file")
     _optimization_arguments(p)
-    p.add_argument("--model-option", action="append", metavar="KEY=VALUE",
-                   help="extra builder argument, e.g. filters=32 (repeatable)")
-    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
-                   help="extra loader argument, e.g. num_images=200 (repeatable)")
-    p.add_argument("--augment", action="append", metavar="KEY=VALUE",
-                   help="data.prepare option, e.g. scale_range=None (repeatable)")
+    p.add_argument(
+        "--model-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="extra builder argument, e.g. filters=32 (repeatable)",
+    )
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="extra loader argument, e.g. num_images=200 (repeatable)",
+    )
+    p.add_argument(
+        "--augment",
+        action="append",
+        metavar="KEY=VALUE",
+        help="data.prepare option, e.g. scale_range=None (repeatable)",
+    )
     p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--no-file-check", action="store_true",
-                   help="skip the scan of the split's image and label files before training")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished run in --output")
+    p.add_argument(
+        "--no-file-check",
+        action="store_true",
+        help="skip the scan of the split's image and label files before training",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     p.add_argument("--output", required=True, help="run folder")
 
 
 def _optimization_arguments(p):
     p.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw", "adam"))
-    p.add_argument("--lr", type=float, help="initial learning rate (sgd 0.01, adamw 1e-4, "
-                   "adam 1e-3); decays with power 0.9 over the run")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="initial learning rate (sgd 0.01, adamw 1e-4, "
+        "adam 1e-3); decays with power 0.9 over the run",
+    )
     p.add_argument("--weight-decay", type=float, help="default sgd 5e-4, adamw 0.01; 0 for none")
     p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--loss", help="e.g. cross_entropy, dice, cross_entropy+0.5*dice "
-                   "(default cross_entropy); a binary loss (binary_cross_entropy, alias bce) "
-                   "means --binary")
+    p.add_argument(
+        "--loss",
+        help="e.g. cross_entropy, dice, cross_entropy+0.5*dice "
+        "(default cross_entropy); a binary loss (binary_cross_entropy, alias bce) "
+        "means --binary",
+    )
     p.add_argument("--binary", action="store_true", help=BINARY_HELP)
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
-    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="XLA compilation (default: Keras's choice)")
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU",
+    )
+    p.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA compilation (default: Keras's choice)",
+    )
     p.add_argument("--strategy", default="none", choices=("none", "mirrored", "multiworker", "tpu"))
     p.add_argument("--seed", type=int, default=0)
 
@@ -87,11 +132,13 @@ def run(args):
     check_dataset(args.dataset, args.data_dir)
     weights = none_or(args.weights)
     if weights not in (None, "imagenet") and not os.path.isfile(weights):
-        raise UsageError(f"weights file not found: {weights!r} (--weights takes imagenet, none "
-                         f"or a path).")
+        raise UsageError(
+            f"weights file not found: {weights!r} (--weights takes imagenet, none or a path)."
+        )
     dataset_options = options(args.dataset_option, "--dataset-option")
-    loss = parse_loss(args.loss, args.dataset, args.data_dir, dataset_options) \
-        if args.loss else None
+    loss = (
+        parse_loss(args.loss, args.dataset, args.data_dir, dataset_options) if args.loss else None
+    )
     from kerasseg.backbones import WeightsUnavailableError
 
     try:
@@ -107,29 +154,49 @@ def _train(args, backbone, weights, loss):
     from kerasseg.training import train
 
     return train(
-        args.model, args.dataset, output=args.output, backbone=backbone, weights=weights,
-        data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-        crop_size=crop(args.crop_size), steps_per_epoch=args.steps_per_epoch,
-        val_steps=args.val_steps, val_batch_size=args.val_batch_size,
-        val_crop_size=crop(args.val_crop_size, "--val-crop-size"), optimizer=args.optimizer,
-        learning_rate=args.lr, weight_decay="default" if args.weight_decay is None
-        else (args.weight_decay or None), warmup_steps=args.warmup_steps, loss=loss,
+        args.model,
+        args.dataset,
+        output=args.output,
+        backbone=backbone,
+        weights=weights,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        crop_size=crop(args.crop_size),
+        steps_per_epoch=args.steps_per_epoch,
+        val_steps=args.val_steps,
+        val_batch_size=args.val_batch_size,
+        val_crop_size=crop(args.val_crop_size, "--val-crop-size"),
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        weight_decay="default" if args.weight_decay is None else (args.weight_decay or None),
+        warmup_steps=args.warmup_steps,
+        loss=loss,
         mixed_precision=args.mixed_precision,
         jit_compile="auto" if args.jit_compile is None else args.jit_compile,
-        strategy=args.strategy, seed=args.seed, val_split=none_or(args.val_split),
+        strategy=args.strategy,
+        seed=args.seed,
+        val_split=none_or(args.val_split),
         model_options=options(args.model_option, "--model-option"),
         dataset_options=options(args.dataset_option, "--dataset-option"),
-        augment=options(args.augment, "--augment"), tensorboard=not args.no_tensorboard,
-        overwrite=args.overwrite, check=not args.no_file_check,
-        binary=True if args.binary else "auto")
+        augment=options(args.augment, "--augment"),
+        tensorboard=not args.no_tensorboard,
+        overwrite=args.overwrite,
+        check=not args.no_file_check,
+        binary=True if args.binary else "auto",
+    )
 
 
 def _report(result):
     say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
     if result.best_value is not None:
-        say(f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
-            f"{result.best_path}")
+        say(
+            f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
+            f"{result.best_path}"
+        )
     say(f"last checkpoint: {result.last_path}")
-    say(f"history: {os.path.join(result.output, 'history.csv')}, curves: "
+    say(
+        f"history: {os.path.join(result.output, 'history.csv')}, curves: "
         f"{os.path.join(result.output, 'curves.png')}"
-        + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else ""))
+        + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else "")
+    )

@@ -6,6 +6,7 @@
 Modules: ``pipeline`` (``prepare``; its docstring describes the recipe), ``transforms`` (random
 resize and crop, padding, fit-within), ``photometric`` (the colour distortion by channel count).
 """
+
 from kerasseg.data.photometric import photometric, photometric_channels
 from kerasseg.data.pipeline import AUTOTUNE, prepare
 

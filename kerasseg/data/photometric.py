@@ -1,4 +1,5 @@
 """Photometric distortion (mmsegmentation's), on the channels where it means something."""
+
 import tensorflow as tf
 
 from kerasseg.data.transforms import S_PHOTO, uniform
@@ -12,23 +13,29 @@ def photometric_channels(channels, requested):
     if requested is not None:
         requested = int(requested)
         if requested < 1 or (channels is not None and requested > channels):
-            raise ValueError(f"photometric_channels must be in [1, {channels or 'C'}] (the image "
-                             f"has {channels or 'an unknown number of'} channels), got {requested}")
+            raise ValueError(
+                f"photometric_channels must be in [1, {channels or 'C'}] (the image "
+                f"has {channels or 'an unknown number of'} channels), got {requested}"
+            )
         return requested
     if channels is None:
         return None
     return 3 if channels >= 3 else 1
 
 
-def photometric(image, seed, brightness_delta, contrast_range, saturation_range, hue_delta,
-                 channels=3):
+def photometric(
+    image, seed, brightness_delta, contrast_range, saturation_range, hue_delta, channels=3
+):
     """Distort the first `channels` channels of `image` (float32 0..255); colour steps
     (saturation, hue) only when channels == 3. channels=None picks 3 or 1 at run time."""
     if channels is None:  # channel count unknown until run time
         num = tf.shape(image)[-1]
         args = (seed, brightness_delta, contrast_range, saturation_range, hue_delta)
-        out = tf.cond(num >= 3, lambda: photometric(image, *args, channels=3),
-                      lambda: photometric(image, *args, channels=1))
+        out = tf.cond(
+            num >= 3,
+            lambda: photometric(image, *args, channels=3),
+            lambda: photometric(image, *args, channels=1),
+        )
         return tf.ensure_shape(out, image.shape)
     rgb, rest = image[..., :channels], image[..., channels:]
     u = uniform(seed, S_PHOTO, 0.0, 1.0, shape=(10,))
@@ -52,8 +59,11 @@ def photometric(image, seed, brightness_delta, contrast_range, saturation_range,
     rgb = tf.clip_by_value(rgb * tf.where(contrast_first, contrast, 1.0), 0.0, 255.0)
     # The fused HSV kernels are scale-free (S and H do not depend on the value range), so they work
     # on 0..255 directly; each runs only when its step was drawn.
-    rgb = tf.cond(tf.not_equal(saturation, 1.0),
-                  lambda: tf.image.adjust_saturation(rgb, saturation), lambda: rgb)
+    rgb = tf.cond(
+        tf.not_equal(saturation, 1.0),
+        lambda: tf.image.adjust_saturation(rgb, saturation),
+        lambda: rgb,
+    )
     rgb = tf.cond(tf.not_equal(hue, 0.0), lambda: tf.image.adjust_hue(rgb, hue), lambda: rgb)
     rgb = tf.clip_by_value(rgb * tf.where(contrast_first, 1.0, contrast), 0.0, 255.0)
     return tf.concat([rgb, rest], -1)

@@ -42,6 +42,7 @@ scaled down keeping their aspect ratio (mask by nearest neighbour) and every ima
 `crop_size`, giving fixed-shape batches. `pad_multiple=32` additionally pads height and width up to
 a multiple of 32 in either mode (for models that need it at native size).
 """
+
 import types
 
 import tensorflow as tf
@@ -55,12 +56,33 @@ __all__ = ["prepare", "AUTOTUNE"]
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_range=(0.5, 2.0),
-            base_size=None, cat_max_ratio=None, cat_max_tries=10, flip=True, photometric=True,
-            ignore_index=255, cache=False, shuffle=None, shuffle_buffer=64, repeat=False,
-            drop_remainder=False, pad_multiple=None, brightness_delta=32.0,
-            contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18.0,
-            num_parallel_calls=AUTOTUNE, prefetch=True, photometric_channels=None):
+def prepare(
+    ds,
+    batch_size=8,
+    crop_size=None,
+    training=True,
+    seed=None,
+    scale_range=(0.5, 2.0),
+    base_size=None,
+    cat_max_ratio=None,
+    cat_max_tries=10,
+    flip=True,
+    photometric=True,
+    ignore_index=255,
+    cache=False,
+    shuffle=None,
+    shuffle_buffer=64,
+    repeat=False,
+    drop_remainder=False,
+    pad_multiple=None,
+    brightness_delta=32.0,
+    contrast_range=(0.5, 1.5),
+    saturation_range=(0.5, 1.5),
+    hue_delta=18.0,
+    num_parallel_calls=AUTOTUNE,
+    prefetch=True,
+    photometric_channels=None,
+):
     """Batch a `(image, mask)` dataset for `model.fit` / evaluation; see the module docstring.
 
     Args:
@@ -92,8 +114,9 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
       tf.data.Dataset of (float32 [B,h,w,C], int32 [B,h,w]) (int32 [B] for scalar labels).
     """
     o = types.SimpleNamespace(**locals())  # the options, by name, for the helpers below
-    o.crop, o.scale_range, o.base_size = _check_arguments(ds, batch_size, crop_size, scale_range,
-                                                          cat_max_ratio, base_size)
+    o.crop, o.scale_range, o.base_size = _check_arguments(
+        ds, batch_size, crop_size, scale_range, cat_max_ratio, base_size
+    )
     ds = ds.map(T.standardize, num_parallel_calls=num_parallel_calls)
     has_mask = ds.element_spec[1].shape.rank == 2
     photo_channels = photometric_channels_of(ds.element_spec[0].shape[-1], photometric_channels)
@@ -105,11 +128,14 @@ def prepare(ds, batch_size=8, crop_size=None, training=True, seed=None, scale_ra
         ds = ds.repeat()
     if training:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(_augmentation(o, has_mask, photo_channels),
-                                                  num_parallel_calls=num_parallel_calls)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            _augmentation(o, has_mask, photo_channels), num_parallel_calls=num_parallel_calls
+        )
     else:
-        ds = ds.map(_evaluation(has_mask, o.crop, pad_multiple, ignore_index),
-                    num_parallel_calls=num_parallel_calls)
+        ds = ds.map(
+            _evaluation(has_mask, o.crop, pad_multiple, ignore_index),
+            num_parallel_calls=num_parallel_calls,
+        )
     ds = _batch(ds, batch_size, o.crop, pad_multiple, has_mask, ignore_index, drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds
 
@@ -138,21 +164,35 @@ def _check_arguments(ds, batch_size, crop_size, scale_range, cat_max_ratio, base
 
 def _scale_and_crop(image, mask, seed, o):
     if o.scale_range is not None and o.crop is not None:
-        return T.scaled_random_crop(image, mask, seed, o.scale_range, o.base_size, o.crop,
-                                    o.ignore_index, o.cat_max_ratio, o.cat_max_tries)
+        return T.scaled_random_crop(
+            image,
+            mask,
+            seed,
+            o.scale_range,
+            o.base_size,
+            o.crop,
+            o.ignore_index,
+            o.cat_max_ratio,
+            o.cat_max_tries,
+        )
     if o.scale_range is not None:
         return T.random_resize(image, mask, seed, o.scale_range, o.base_size)
     if o.crop is not None:
-        return T.random_crop(image, mask, seed, o.crop, o.ignore_index, o.cat_max_ratio,
-                             o.cat_max_tries)
+        return T.random_crop(
+            image, mask, seed, o.crop, o.ignore_index, o.cat_max_ratio, o.cat_max_tries
+        )
     return image, mask
 
 
 def _augmentation(o, has_mask, photo_channels):
     """The training map ``((image, label), seed) -> (image, label)`` for ``prepare``'s
     options ``o`` (crop, scale and base size already checked)."""
-    strengths = (float(o.brightness_delta), o.contrast_range, o.saturation_range,
-                 float(o.hue_delta))
+    strengths = (
+        float(o.brightness_delta),
+        o.contrast_range,
+        o.saturation_range,
+        float(o.hue_delta),
+    )
 
     def augment(element, elem_seed):
         image, label = element
@@ -193,8 +233,11 @@ def _batch(ds, batch_size, crop, pad_multiple, has_mask, ignore_index, drop_rema
     if fixed or batch_size == 1:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     else:
-        ds = ds.padded_batch(batch_size, padding_values=(0.0, ignore_index if has_mask else 0),
-                             drop_remainder=drop_remainder)
+        ds = ds.padded_batch(
+            batch_size,
+            padding_values=(0.0, ignore_index if has_mask else 0),
+            drop_remainder=drop_remainder,
+        )
     if not fixed:
         return ds
     h = crop[0] if not pad_multiple else -(-crop[0] // pad_multiple) * pad_multiple

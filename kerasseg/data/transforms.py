@@ -1,11 +1,30 @@
 """The pipeline's transforms, TensorFlow ops run inside ``tf.data`` maps: stateless random
 resize and crop (the crop sampled straight from the source, mmsegmentation's ``cat_max_ratio``
 re-draw), padding, and the evaluation fit-and-pad. See ``kerasseg.data`` for the recipe."""
+
 import tensorflow as tf
 
-__all__ = ["S_SCALE", "S_CROP", "S_FLIP", "S_PHOTO", "pair", "standardize", "sub_seed", "uniform",
-           "resize", "random_resize", "scaled_size", "window_sampler", "scaled_random_crop",
-           "pad_to", "crop_ok", "choose_offsets", "random_crop", "pad_multiple", "fit_within"]
+__all__ = [
+    "S_SCALE",
+    "S_CROP",
+    "S_FLIP",
+    "S_PHOTO",
+    "pair",
+    "standardize",
+    "sub_seed",
+    "uniform",
+    "resize",
+    "random_resize",
+    "scaled_size",
+    "window_sampler",
+    "scaled_random_crop",
+    "pad_to",
+    "crop_ok",
+    "choose_offsets",
+    "random_crop",
+    "pad_multiple",
+    "fit_within",
+]
 
 # Sub-seed identifiers: one per random decision so that switching one augmentation off does not
 # change the draws of the others.
@@ -40,8 +59,9 @@ def sub_seed(seed, k):
 
 
 def uniform(seed, k, lo, hi, shape=()):
-    return tf.random.stateless_uniform(shape, sub_seed(seed, k), minval=lo, maxval=hi,
-                                       dtype=tf.float32)
+    return tf.random.stateless_uniform(
+        shape, sub_seed(seed, k), minval=lo, maxval=hi, dtype=tf.float32
+    )
 
 
 def resize(image, mask, size):
@@ -64,8 +84,9 @@ def scaled_size(image, seed, scale_range, base_size):
         factor = base_size * ratio / tf.reduce_min(shape)
     else:  # mmseg scale (long, short): the largest size fitting in long*ratio x short*ratio
         long_side, short_side = max(base_size), min(base_size)
-        factor = tf.minimum(long_side * ratio / tf.reduce_max(shape),
-                            short_side * ratio / tf.reduce_min(shape))
+        factor = tf.minimum(
+            long_side * ratio / tf.reduce_max(shape), short_side * ratio / tf.reduce_min(shape)
+        )
     return tf.maximum(tf.cast(tf.round(shape * factor), tf.int32), 1)
 
 
@@ -94,8 +115,9 @@ def window_sampler(tensor, new_size, window, method):
     return sample
 
 
-def scaled_random_crop(image, mask, seed, scale_range, base_size, crop, ignore_index,
-                        cat_max_ratio, cat_max_tries):
+def scaled_random_crop(
+    image, mask, seed, scale_range, base_size, crop, ignore_index, cat_max_ratio, cat_max_tries
+):
     """Random resize followed by a random crop, sampling only the cropped window (much cheaper than
     resizing whole images up to twice their size). Same result as resize-then-crop, up to float
     rounding where a nearest-neighbour sample falls exactly between two label pixels."""
@@ -109,8 +131,15 @@ def scaled_random_crop(image, mask, seed, scale_range, base_size, crop, ignore_i
     def crop_mask(y, x):
         return tf.cast(mask_at(y, x)[..., 0], tf.int32)
 
-    y, x = choose_offsets(new_size, crop, seed, crop_mask if mask is not None else None,
-                           ignore_index, cat_max_ratio, cat_max_tries)
+    y, x = choose_offsets(
+        new_size,
+        crop,
+        seed,
+        crop_mask if mask is not None else None,
+        ignore_index,
+        cat_max_ratio,
+        cat_max_tries,
+    )
     image = image_at(y, x)
     mask = crop_mask(y, x) if mask is not None else None
     return pad_to(image, mask, crop[0], crop[1], ignore_index)
@@ -170,11 +199,18 @@ def random_crop(image, mask, seed, crop, ignore_index, cat_max_ratio, cat_max_tr
     size = tf.shape(image)[:2]
 
     def crop_mask(y, x):
-        return mask[y:y + crop[0], x:x + crop[1]]
+        return mask[y : y + crop[0], x : x + crop[1]]
 
-    y, x = choose_offsets(size, crop, seed, crop_mask if mask is not None else None, ignore_index,
-                           cat_max_ratio, cat_max_tries)
-    image = image[y:y + crop[0], x:x + crop[1]]
+    y, x = choose_offsets(
+        size,
+        crop,
+        seed,
+        crop_mask if mask is not None else None,
+        ignore_index,
+        cat_max_ratio,
+        cat_max_tries,
+    )
+    image = image[y : y + crop[0], x : x + crop[1]]
     if mask is not None:
         mask = crop_mask(y, x)
     return pad_to(image, mask, crop[0], crop[1], ignore_index)
@@ -197,7 +233,9 @@ def fit_within(image, mask, size):
     shrink = factor < 1.0
     image = tf.cond(shrink, lambda: resize(image, None, new)[0], lambda: image)
     if mask is not None:
-        mask = tf.cond(shrink,
-                       lambda: tf.image.resize(mask[..., None], new, method="nearest")[..., 0],
-                       lambda: mask)
+        mask = tf.cond(
+            shrink,
+            lambda: tf.image.resize(mask[..., None], new, method="nearest")[..., 0],
+            lambda: mask,
+        )
     return image, mask

@@ -7,6 +7,7 @@
 mapped to the class indices the dataset's benchmark evaluates (ignored pixels are 255). Each
 dataset lives in its own module, which documents its on-disk layout and options.
 """
+
 # Importing a dataset module registers it.
 from kerasseg.datasets import (  # noqa: E402,F401
     ade20k,
@@ -36,6 +37,19 @@ from kerasseg.datasets._registry import (  # noqa: F401
     split_files,
 )
 
-__all__ = ["DataError", "DatasetInfo", "Resource", "SplitFiles", "download", "entry", "files_of",
-           "info", "list_datasets", "load", "needs_data_dir", "pipeline_error_message",
-           "register_dataset", "split_files"]
+__all__ = [
+    "DataError",
+    "DatasetInfo",
+    "Resource",
+    "SplitFiles",
+    "download",
+    "entry",
+    "files_of",
+    "info",
+    "list_datasets",
+    "load",
+    "needs_data_dir",
+    "pipeline_error_message",
+    "register_dataset",
+    "split_files",
+]

@@ -4,6 +4,7 @@ Bytes go to `<archive>.part` first; a later call continues from its size (an HTT
 or a seek for file:// URLs) and the file is renamed only once complete and verified. A server that
 ignores the Range header answers with the whole file, which is then written from the start.
 """
+
 import hashlib
 import io
 import os
@@ -68,8 +69,11 @@ def download_file(url, dest, md5=None, sha256=None, verbose=True, timeout=60):
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     stream, resumed, total = _open(url, offset, timeout)
     if offset and not resumed:
-        _log(verbose, f"server ignored the resume request; downloading "
-                      f"{os.path.basename(dest)} from the start")
+        _log(
+            verbose,
+            f"server ignored the resume request; downloading "
+            f"{os.path.basename(dest)} from the start",
+        )
         offset = 0
     elif resumed:
         _log(verbose, f"resuming {os.path.basename(dest)} at byte {offset}")
@@ -95,18 +99,25 @@ def _verify(path, dest, md5, sha256, verbose):
             if got.lower() != expected.lower():
                 bad = dest + ".corrupt"
                 os.replace(path, bad)
-                raise ValueError(f"{algorithm} mismatch for {os.path.basename(dest)}: "
-                                 f"expected {expected}, got {got}; "
-                                 f"the file was kept as {bad!r} — delete it and download again")
+                raise ValueError(
+                    f"{algorithm} mismatch for {os.path.basename(dest)}: "
+                    f"expected {expected}, got {got}; "
+                    f"the file was kept as {bad!r} — delete it and download again"
+                )
     if not md5 and not sha256:
-        _log(verbose, f"no published checksum known for {os.path.basename(dest)}; "
-                      f"sha256 = {file_digest(path, 'sha256')} (keep it to check later copies)")
+        _log(
+            verbose,
+            f"no published checksum known for {os.path.basename(dest)}; "
+            f"sha256 = {file_digest(path, 'sha256')} (keep it to check later copies)",
+        )
 
 
 def _safe_target(root, name):
     target = os.path.realpath(os.path.join(root, name))
     if not (target == os.path.realpath(root) or target.startswith(os.path.realpath(root) + os.sep)):
-        raise ValueError(f"archive member {name!r} would be written outside {root!r}; refusing to extract")
+        raise ValueError(
+            f"archive member {name!r} would be written outside {root!r}; refusing to extract"
+        )
     return target
 
 

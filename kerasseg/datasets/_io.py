@@ -6,6 +6,7 @@ with the path in the message) and decoded lazily inside tf.data by OpenCV/Pillow
 corrupt file surfaces as an error that names it. Label PNGs go through Pillow because a palette
 ("P" mode) PNG decoded by OpenCV or tf.io gives colours, not the class indices it stores.
 """
+
 import os
 import threading
 
@@ -35,7 +36,9 @@ def voc_colormap(n):
 def check_split(dataset, split, valid):
     valid = list(valid)
     if split not in valid:
-        raise ValueError(f"unknown split {split!r} for dataset {dataset!r}; valid splits: {', '.join(valid)}")
+        raise ValueError(
+            f"unknown split {split!r} for dataset {dataset!r}; valid splits: {', '.join(valid)}"
+        )
     return split
 
 
@@ -68,7 +71,8 @@ def pair_by_stem(images, masks, dataset, mask_folder):
         example = images[missing[0]]
         raise FileNotFoundError(
             f"{dataset}: {len(missing)} image(s) have no mask in {mask_folder!r}, e.g. {example!r} "
-            f"(expected a mask named {missing[0]}.<ext>)")
+            f"(expected a mask named {missing[0]}.<ext>)"
+        )
     return [(images[s], masks[s]) for s in sorted(images)]
 
 
@@ -131,7 +135,9 @@ def read_label(path, allow_rgb=False):
     except FileNotFoundError:
         raise FileNotFoundError(f"label file not found: {path!r}") from None
     except Exception as e:  # PIL raises several types for truncated/garbled files
-        raise ValueError(f"cannot decode label file {path!r} (corrupt or not an image): {e}") from None
+        raise ValueError(
+            f"cannot decode label file {path!r} (corrupt or not an image): {e}"
+        ) from None
     if mode in ("I", "I;16", "I;16B", "I;16L") and arr.dtype != np.uint16:
         arr = arr.astype(np.int64)
     if arr.ndim == 3:
@@ -142,8 +148,10 @@ def read_label(path, allow_rgb=False):
         # table.
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return rgb[..., 0]
-        raise ValueError(f"label file {path!r} is a colour ({mode}) image; expected single-channel class "
-                         f"indices (grey or palette PNG)")
+        raise ValueError(
+            f"label file {path!r} is a colour ({mode}) image; expected single-channel class "
+            f"indices (grey or palette PNG)"
+        )
     return arr
 
 
@@ -177,8 +185,10 @@ def apply_lut(raw, lut, path, valid_desc):
 
 def check_same_size(image, mask, image_path, mask_path):
     if image.shape[:2] != mask.shape[:2]:
-        raise ValueError(f"image/mask size mismatch: {image_path!r} is {image.shape[1]}x{image.shape[0]} "
-                         f"but {mask_path!r} is {mask.shape[1]}x{mask.shape[0]} (width x height)")
+        raise ValueError(
+            f"image/mask size mismatch: {image_path!r} is {image.shape[1]}x{image.shape[0]} "
+            f"but {mask_path!r} is {mask.shape[1]}x{mask.shape[0]} (width x height)"
+        )
 
 
 def decode_pair_fn(lut, valid_desc, read_mask=read_label, read_image=read_rgb):
@@ -193,8 +203,15 @@ def decode_pair_fn(lut, valid_desc, read_mask=read_label, read_image=read_rgb):
     return decode
 
 
-def paths_dataset(items, decode, channels=3, label_shape=(None, None), shuffle_files=False, seed=None,
-                  num_parallel_calls=tf.data.AUTOTUNE):
+def paths_dataset(
+    items,
+    decode,
+    channels=3,
+    label_shape=(None, None),
+    shuffle_files=False,
+    seed=None,
+    num_parallel_calls=tf.data.AUTOTUNE,
+):
     """tf.data pipeline over file tuples; `decode(*paths) -> (image uint8, label int32)` runs in
     Python (numpy_function) so its errors keep their file names. The returned dataset carries
     `kerasseg_files` (the tuples) and `kerasseg_decode` (the decoder) for `_registry.files_of`."""

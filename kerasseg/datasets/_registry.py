@@ -4,6 +4,7 @@ It also says which files a loaded split reads (`files_of`, `split_files`), so th
 check them before it starts, and turns an error raised inside a loader's tf.data pipeline back
 into the loader's own message (`pipeline_error_message`).
 """
+
 import dataclasses
 import os
 import re
@@ -68,8 +69,16 @@ class _Entry:
 _REGISTRY: Dict[str, _Entry] = {}
 
 
-def register_dataset(name, loader=None, *, info, resources=(), manual_download=None,
-                     needs_data_dir=True, overwrite=False):
+def register_dataset(
+    name,
+    loader=None,
+    *,
+    info,
+    resources=(),
+    manual_download=None,
+    needs_data_dir=True,
+    overwrite=False,
+):
     """Register a dataset under `name`.
 
     `loader(data_dir, split, **options) -> tf.data.Dataset`; `info` is a `DatasetInfo` or a
@@ -83,8 +92,9 @@ def register_dataset(name, loader=None, *, info, resources=(), manual_download=N
 
     def _register(fn):
         if name in _REGISTRY and not overwrite:
-            raise ValueError(f"dataset {name!r} is already registered; pass overwrite=True to "
-                             f"replace it")
+            raise ValueError(
+                f"dataset {name!r} is already registered; pass overwrite=True to replace it"
+            )
         _REGISTRY[name] = _Entry(name, fn, info, tuple(resources), manual_download, needs_data_dir)
         return fn
 
@@ -103,8 +113,9 @@ def entry(name):
     ValueError names the registered datasets for an unknown name."""
     key = str(name).lower()
     if key not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; registered datasets: "
-                         f"{', '.join(list_datasets())}")
+        raise ValueError(
+            f"unknown dataset {name!r}; registered datasets: {', '.join(list_datasets())}"
+        )
     return _REGISTRY[key]
 
 
@@ -135,16 +146,19 @@ def load(name, data_dir=None, split="train", **options):
     """
     found = entry(name)
     if data_dir is None and found.needs_data_dir:
-        raise ValueError(f"dataset {found.name!r} reads files: pass data_dir= (the folder holding "
-                         f"its official archive's top folder); see "
-                         f"kerasseg.datasets.info({found.name!r}).layout")
+        raise ValueError(
+            f"dataset {found.name!r} reads files: pass data_dir= (the folder holding "
+            f"its official archive's top folder); see "
+            f"kerasseg.datasets.info({found.name!r}).layout"
+        )
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     return found.loader(data_dir, split, **options)
 
 
-def download(name, data_dir, url=None, md5=None, sha256=None, extract=True, force=False,
-             verbose=True):
+def download(
+    name, data_dir, url=None, md5=None, sha256=None, extract=True, force=False, verbose=True
+):
     """Download (resumably), verify and extract the public archives of `name` into `data_dir`.
 
     `url` overrides the archive address: a string for a one-archive dataset, or a dict
@@ -156,13 +170,13 @@ def download(name, data_dir, url=None, md5=None, sha256=None, extract=True, forc
 
     found = entry(name)
     if found.manual_download:
-        raise RuntimeError(
-            found.manual_download.format(data_dir=os.path.expanduser(str(data_dir))))
+        raise RuntimeError(found.manual_download.format(data_dir=os.path.expanduser(str(data_dir))))
     if not found.resources:
         raise ValueError(f"dataset {found.name!r} has nothing to download")
     resources = _override(found, url, md5, sha256)
-    return _download.fetch_all(resources, os.path.expanduser(str(data_dir)), extract=extract,
-                               force=force, verbose=verbose)
+    return _download.fetch_all(
+        resources, os.path.expanduser(str(data_dir)), extract=extract, force=force, verbose=verbose
+    )
 
 
 def _override(entry, url, md5, sha256):
@@ -175,12 +189,16 @@ def _override(entry, url, md5, sha256):
         if isinstance(value, dict):
             unknown = set(value) - set(names)
             if unknown:
-                raise ValueError(f"{what} override for unknown archive(s) {sorted(unknown)}; "
-                                 f"archives of {entry.name!r}: {names}")
+                raise ValueError(
+                    f"{what} override for unknown archive(s) {sorted(unknown)}; "
+                    f"archives of {entry.name!r}: {names}"
+                )
             return value
         if len(resources) != 1:
-            raise ValueError(f"dataset {entry.name!r} has several archives {names}: "
-                             f"pass {what} as a dict {{filename: value}}")
+            raise ValueError(
+                f"dataset {entry.name!r} has several archives {names}: "
+                f"pass {what} as a dict {{filename: value}}"
+            )
         return {names[0]: value}
 
     urls, md5s, shas = per_file(url, "url"), per_file(md5, "md5"), per_file(sha256, "sha256")
@@ -233,8 +251,10 @@ def files_of(ds):
     """
     items = getattr(ds, "kerasseg_files", None)
     if items is not None:
-        return SplitFiles([tuple(os.fspath(p) for p in item) for item in items],
-                          getattr(ds, "kerasseg_decode", None))
+        return SplitFiles(
+            [tuple(os.fspath(p) for p in item) for item in items],
+            getattr(ds, "kerasseg_decode", None),
+        )
     try:
         return _files_from_pipeline(ds)
     except Exception:  # noqa: BLE001 - an unfamiliar pipeline: its files are not known
@@ -264,8 +284,13 @@ def _files_from_pipeline(ds):
     function = getattr(mapper, "function", None)
     signature = getattr(function, "structured_input_signature", None)
     outputs = getattr(mapper, "output_structure", None)
-    if (function is None or signature is None or len(signature[0]) != len(columns)
-            or not isinstance(outputs, tuple) or len(outputs) != 2):
+    if (
+        function is None
+        or signature is None
+        or len(signature[0]) != len(columns)
+        or not isinstance(outputs, tuple)
+        or len(outputs) != 2
+    ):
         return SplitFiles(items, None)
 
     def decode(*item):
@@ -287,8 +312,10 @@ def _files_from_pipeline(ds):
 _PY_ERROR = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|error|Exit))(?:\(\))?: (.*\S)\s*$")
 _ASSERT = re.compile(r"assertion failed: \[(.*?)\](?: \[(.*?)\])?", re.S)
 # Inside the iterator's message the exception is on the same line as TensorFlow's preamble.
-_INLINE = re.compile(r"transformation with iterator: [^\n]*?: (?:[\w.]+\.)?(\w*(?:Error|Exception))"
-                     r": ([^\n]*\S)")
+_INLINE = re.compile(
+    r"transformation with iterator: [^\n]*?: (?:[\w.]+\.)?(\w*(?:Error|Exception))"
+    r": ([^\n]*\S)"
+)
 # Exception types whose message is the whole story (the loaders' own errors).
 _PLAIN = ("ValueError", "FileNotFoundError", "DataError", "OSError", "IOError", "KeyError")
 

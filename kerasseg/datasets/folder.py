@@ -27,6 +27,7 @@ mapping: they are classes 0 and 1 already (255 still means ignore there). A bina
 masks that `info` scans to two classes) has 2 classes, named ("background", "foreground") unless
 names are given, and keeps ignore_index 255 (for padding in `kerasseg.data.prepare`).
 """
+
 import hashlib
 import os
 import warnings
@@ -36,15 +37,18 @@ import numpy as np
 from kerasseg.datasets import _io
 from kerasseg.datasets._registry import DatasetInfo, register_dataset
 
-LAYOUT = ("  D/images/<stem>.<jpg|png|...> and D/masks/<stem>.png\n"
-          "  or D/<split>/images/... and D/<split>/masks/... (one folder per split)")
+LAYOUT = (
+    "  D/images/<stem>.<jpg|png|...> and D/masks/<stem>.png\n"
+    "  or D/<split>/images/... and D/<split>/masks/... (one folder per split)"
+)
 
 
 def _split_folders(data_dir):
     if not os.path.isdir(data_dir):
         return []
-    return sorted(d for d in os.listdir(data_dir)
-                  if os.path.isdir(os.path.join(data_dir, d, "images")))
+    return sorted(
+        d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d, "images"))
+    )
 
 
 def _held_out(stem, fraction):
@@ -67,14 +71,16 @@ def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
     images = _io.list_images(image_dir)
     masks = _io.list_images(mask_dir, suffix=mask_suffix)
     if not splits:
-        lists = sorted(f[:-4] for f in os.listdir(data_dir)
-                       if f.endswith(".txt") and f != "classes.txt")
+        lists = sorted(
+            f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt"
+        )
         if split in lists:
             keep = _io.read_lines(os.path.join(data_dir, split + ".txt"))
             unknown = [s for s in keep if s not in images]
             if unknown:
-                raise FileNotFoundError(f"folder: {split}.txt names {unknown[0]!r}, which has no "
-                                        f"image in {image_dir!r}")
+                raise FileNotFoundError(
+                    f"folder: {split}.txt names {unknown[0]!r}, which has no image in {image_dir!r}"
+                )
             images = {s: images[s] for s in keep}
         elif val_fraction is not None and split in ("train", "val"):
             held = split == "val"
@@ -83,8 +89,9 @@ def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
             valid = ["all", "train"] + lists + (["val"] if val_fraction is not None else [])
             _io.check_split("folder", split, dict.fromkeys(valid))
     if not images:
-        raise FileNotFoundError(f"folder: no images for split {split!r} in {image_dir!r}. "
-                                f"Expected layout:\n{LAYOUT}")
+        raise FileNotFoundError(
+            f"folder: no images for split {split!r} in {image_dir!r}. Expected layout:\n{LAYOUT}"
+        )
     return _io.pair_by_stem(images, masks, "folder", mask_dir)
 
 
@@ -168,14 +175,20 @@ def _resolve(data_dir, num_classes, class_names, ignore_index, binary, mask_suff
                     f"folder: the masks in {data_dir!r} hold only the values 0 and 255 ({sampled} "
                     f"of {total} mask files read): reading a binary set, 255 -> class 1, 2 classes "
                     f"{tuple(shown)}. Pass ignore_index=255 if 255 means 'ignore'.",
-                    BinaryMaskWarning, stacklevel=4)
+                    BinaryMaskWarning,
+                    stacklevel=4,
+                )
     elif binary:
         if names is not None and len(names) != 2:
-            raise ValueError(f"folder: binary=True means 2 classes, but {len(names)} class names "
-                             f"were given or found")
+            raise ValueError(
+                f"folder: binary=True means 2 classes, but {len(names)} class names "
+                f"were given or found"
+            )
         if ignore in (0, 1):
-            raise ValueError(f"folder: binary=True needs an ignore_index other than the classes 0 "
-                             f"and 1, got {ignore}")
+            raise ValueError(
+                f"folder: binary=True needs an ignore_index other than the classes 0 "
+                f"and 1, got {ignore}"
+            )
         if ignore_index is None and data_dir is not None and os.path.isdir(data_dir):
             # No ignore_index given: 0/255 masks are foreground 255, 0/1 masks keep 255 = ignore.
             encoding = 255 if _binary_encoding(data_dir, mask_suffix)[0] else 1
@@ -190,8 +203,10 @@ def _binary_lut(encoding, ignore):
     mapping = {0: 0, 1: 1, ignore: ignore}
     if encoding == 255:
         mapping[255] = 1
-        valid = ("0 (background) and 1 or 255 (foreground): the set is read as binary (see the "
-                 "folder loader's docstring; pass ignore_index=255 to read 255 as ignore)")
+        valid = (
+            "0 (background) and 1 or 255 (foreground): the set is read as binary (see the "
+            "folder loader's docstring; pass ignore_index=255 to read 255 as ignore)"
+        )
     else:
         valid = f"the binary classes 0 and 1 and ignore_index {ignore}"
     return _io.make_lut(mapping, size=65536), valid
@@ -208,10 +223,18 @@ def _scan_num_classes(data_dir, ignore_index, mask_suffix=""):
     return top + 1
 
 
-def folder_info(data_dir=None, num_classes=None, class_names=None, ignore_index=None, binary=None,
-                mask_suffix="", **_):
-    names, ignore_index, _ = _resolve(data_dir, num_classes, class_names, ignore_index, binary,
-                                      mask_suffix)
+def folder_info(
+    data_dir=None,
+    num_classes=None,
+    class_names=None,
+    ignore_index=None,
+    binary=None,
+    mask_suffix="",
+    **_,
+):
+    names, ignore_index, _ = _resolve(
+        data_dir, num_classes, class_names, ignore_index, binary, mask_suffix
+    )
     if names is None and data_dir is not None:
         count = _scan_num_classes(data_dir, ignore_index, mask_suffix)
         # Two classes found by the scan (masks of 0 and 1): a binary set.
@@ -224,22 +247,39 @@ def folder_info(data_dir=None, num_classes=None, class_names=None, ignore_index=
             splits["all"] = len(_io.list_images(os.path.join(data_dir, "images")))
     k = None if names is None else len(names)
     return DatasetInfo(
-        name="folder", num_classes=k, class_names=names or (),
-        palette=_io.voc_colormap(k or 256), ignore_index=ignore_index, splits=splits, layout=LAYOUT,
-        description="Images and single-channel index masks from a folder.")
+        name="folder",
+        num_classes=k,
+        class_names=names or (),
+        palette=_io.voc_colormap(k or 256),
+        ignore_index=ignore_index,
+        splits=splits,
+        layout=LAYOUT,
+        description="Images and single-channel index masks from a folder.",
+    )
 
 
 @register_dataset("folder", info=folder_info)
-def load_folder(data_dir, split="train", num_classes=None, class_names=None, ignore_index=None,
-                mask_suffix="", val_fraction=None, shuffle_files=False, seed=None, binary=None):
+def load_folder(
+    data_dir,
+    split="train",
+    num_classes=None,
+    class_names=None,
+    ignore_index=None,
+    mask_suffix="",
+    val_fraction=None,
+    shuffle_files=False,
+    seed=None,
+    binary=None,
+):
     """Options: `num_classes`/`class_names` (mask values outside [0, K) other than ignore_index are
     then an error), `ignore_index` (255 unless given; giving it turns off the binary check),
     `binary` (None: read 0/255 masks as binary, True: always read as binary, False: never; see
     the module docstring), `mask_suffix` (mask files named <stem><suffix>.png), `val_fraction`,
     `shuffle_files` (shuffle the file order before decoding, each epoch anew) and its `seed`."""
     pairs = _pairs(data_dir, split, mask_suffix, val_fraction)
-    names, ignore_index, encoding = _resolve(data_dir, num_classes, class_names, ignore_index,
-                                             binary, mask_suffix)
+    names, ignore_index, encoding = _resolve(
+        data_dir, num_classes, class_names, ignore_index, binary, mask_suffix
+    )
     if encoding is not None:
         lut, valid = _binary_lut(encoding, ignore_index)
     elif names is not None:

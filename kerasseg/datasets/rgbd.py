@@ -18,6 +18,7 @@ metres (default 10) spans 0..255 and clipped above; an 8-bit depth PNG is taken 
 Models then take `input_shape=(None, None, 4)`; `kerasseg.data.prepare` leaves that channel out of
 the colour augmentation.
 """
+
 import os
 
 import numpy as np
@@ -26,27 +27,73 @@ from kerasseg.datasets import _io
 from kerasseg.datasets._registry import DatasetInfo, register_dataset
 
 NYU40_NAMES = (
-    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf", "picture", "counter",
-    "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror", "floor mat", "clothes", "ceiling", "books",
-    "refrigerator", "television", "paper", "towel", "shower curtain", "box", "whiteboard", "person", "night stand",
-    "toilet", "sink", "lamp", "bathtub", "bag", "otherstructure", "otherfurniture", "otherprop")
+    "wall",
+    "floor",
+    "cabinet",
+    "bed",
+    "chair",
+    "sofa",
+    "table",
+    "door",
+    "window",
+    "bookshelf",
+    "picture",
+    "counter",
+    "blinds",
+    "desk",
+    "shelves",
+    "curtain",
+    "dresser",
+    "pillow",
+    "mirror",
+    "floor mat",
+    "clothes",
+    "ceiling",
+    "books",
+    "refrigerator",
+    "television",
+    "paper",
+    "towel",
+    "shower curtain",
+    "box",
+    "whiteboard",
+    "person",
+    "night stand",
+    "toilet",
+    "sink",
+    "lamp",
+    "bathtub",
+    "bag",
+    "otherstructure",
+    "otherfurniture",
+    "otherprop",
+)
 SUN37_NAMES = NYU40_NAMES[:37]  # SUN RGB-D's 37 classes are the first 37 of NYU's 40
 
 
 def _layout(folder):
-    return (f"  <data_dir>/{folder}/image/<stem>.png|jpg\n"
-            f"  <data_dir>/{folder}/depth/<stem>.png   (16-bit, millimetres)\n"
-            f"  <data_dir>/{folder}/label/<stem>.png   (0 = unlabeled, 1..K classes)\n"
-            f"  <data_dir>/{folder}/{{train,test}}.txt  (stems),\n"
-            f"    or {folder}/{{train,test}}/image|depth|label/")
+    return (
+        f"  <data_dir>/{folder}/image/<stem>.png|jpg\n"
+        f"  <data_dir>/{folder}/depth/<stem>.png   (16-bit, millimetres)\n"
+        f"  <data_dir>/{folder}/label/<stem>.png   (0 = unlabeled, 1..K classes)\n"
+        f"  <data_dir>/{folder}/{{train,test}}.txt  (stems),\n"
+        f"    or {folder}/{{train,test}}/image|depth|label/"
+    )
 
 
 def _info(name, folder, names, splits, description):
     def make(with_depth=False, **_):
         return DatasetInfo(
-            name=name, num_classes=len(names), class_names=names, palette=_io.voc_colormap(len(names) + 1)[1:],
-            ignore_index=255, splits=dict(splits), channels=4 if with_depth else 3, layout=_layout(folder),
-            description=description)
+            name=name,
+            num_classes=len(names),
+            class_names=names,
+            palette=_io.voc_colormap(len(names) + 1)[1:],
+            ignore_index=255,
+            splits=dict(splits),
+            channels=4 if with_depth else 3,
+            layout=_layout(folder),
+            description=description,
+        )
 
     return make
 
@@ -69,14 +116,22 @@ def _items(data_dir, folder, split, name):
     elif os.path.isfile(listing):
         base, stems = root, _io.read_lines(listing)
     else:
-        raise FileNotFoundError(f"{name}: split {split!r} needs {listing!r} or the folder "
-                                f"{os.path.join(root, split, 'image')!r}. Expected layout:\n{layout}")
-    folders = [_io.require_dir(os.path.join(base, m), name, layout) for m in ("image", "depth", "label")]
+        raise FileNotFoundError(
+            f"{name}: split {split!r} needs {listing!r} or the folder "
+            f"{os.path.join(root, split, 'image')!r}. Expected layout:\n{layout}"
+        )
+    folders = [
+        _io.require_dir(os.path.join(base, m), name, layout) for m in ("image", "depth", "label")
+    ]
     images, depths, labels = (_io.list_images(f) for f in folders)
     stems = sorted(images) if stems is None else [os.path.splitext(s)[0] for s in stems]
     items = []
     for stem in stems:
-        for files, folder_path in ((images, folders[0]), (depths, folders[1]), (labels, folders[2])):
+        for files, folder_path in (
+            (images, folders[0]),
+            (depths, folders[1]),
+            (labels, folders[2]),
+        ):
             if stem not in files:
                 raise FileNotFoundError(f"{name}: no file for {stem!r} in {folder_path!r}")
         items.append((images[stem], depths[stem], labels[stem]))
@@ -104,20 +159,35 @@ def _make_decoder(num_classes, with_depth, max_depth, name):
 def _register(name, folder, names, splits, description):
     info = _info(name, folder, names, splits, description)
 
-    def load(data_dir, split="train", with_depth=False, max_depth=10.0, shuffle_files=False, seed=None):
+    def load(
+        data_dir, split="train", with_depth=False, max_depth=10.0, shuffle_files=False, seed=None
+    ):
         _io.check_split(name, split, splits)
         items = _items(data_dir, folder, split, name)
         decode = _make_decoder(len(names), with_depth, float(max_depth), name)
-        return _io.paths_dataset(items, decode, channels=4 if with_depth else 3, shuffle_files=shuffle_files,
-                                 seed=seed)
+        return _io.paths_dataset(
+            items, decode, channels=4 if with_depth else 3, shuffle_files=shuffle_files, seed=seed
+        )
 
-    load.__doc__ = ("Splits train / test. Options: with_depth (adds depth as a 4th uint8 channel), max_depth "
-                    "(metres mapped to 255), shuffle_files, seed.")
+    load.__doc__ = (
+        "Splits train / test. Options: with_depth (adds depth as a 4th uint8 channel), max_depth "
+        "(metres mapped to 255), shuffle_files, seed."
+    )
     register_dataset(name, load, info=info)
     return load
 
 
-load_nyudv2 = _register("nyudv2", "NYUDv2", NYU40_NAMES, {"train": 795, "test": 654},
-                        "NYU Depth v2, 1449 labelled indoor RGB-D frames, 40 classes (Gupta et al.).")
-load_sunrgbd = _register("sunrgbd", "SUNRGBD", SUN37_NAMES, {"train": 5285, "test": 5050},
-                         "SUN RGB-D, 10,335 indoor RGB-D frames, 37 classes.")
+load_nyudv2 = _register(
+    "nyudv2",
+    "NYUDv2",
+    NYU40_NAMES,
+    {"train": 795, "test": 654},
+    "NYU Depth v2, 1449 labelled indoor RGB-D frames, 40 classes (Gupta et al.).",
+)
+load_sunrgbd = _register(
+    "sunrgbd",
+    "SUNRGBD",
+    SUN37_NAMES,
+    {"train": 5285, "test": 5050},
+    "SUN RGB-D, 10,335 indoor RGB-D frames, 37 classes.",
+)

@@ -12,6 +12,7 @@ from the very polygons drawn into the image, so every labelled pixel is exactly 
 Sample i of a split depends only on (seed, split, i): changing `num_images` adds or drops samples
 without changing the others, and train/val/test never share a sample.
 """
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -32,8 +33,9 @@ INFO = DatasetInfo(
     ignore_index=255,
     splits=dict(DEFAULT_NUM_IMAGES),
     layout="generated in memory; no files",
-    description=("Synthetic shapes on textured backgrounds; classes are decided by geometry, "
-                 "not colour."),
+    description=(
+        "Synthetic shapes on textured backgrounds; classes are decided by geometry, not colour."
+    ),
 )
 
 
@@ -71,7 +73,9 @@ def _background(rng, h, w):
         p = int(rng.integers(5, 20))
         t = ((xx // p + yy // p) % 2) * 2 - 1.0
     else:  # smooth blotches
-        small = rng.uniform(-1, 1, (int(rng.integers(2, 6)), int(rng.integers(2, 6)))).astype(np.float32)
+        small = rng.uniform(-1, 1, (int(rng.integers(2, 6)), int(rng.integers(2, 6)))).astype(
+            np.float32
+        )
         t = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     direction = rng.uniform(-1, 1, 3)
     direction /= max(np.abs(direction).max(), 1e-6)
@@ -108,7 +112,9 @@ def _stamp(rng, cls, h, w, max_rotation):
     return stamp.astype(bool)
 
 
-def render_sample(rng, min_size=64, max_size=128, max_shapes=8, max_rotation=20.0, max_occlusion=0.25):
+def render_sample(
+    rng, min_size=64, max_size=128, max_shapes=8, max_rotation=20.0, max_occlusion=0.25
+):
     """One (image uint8 [H,W,3], mask uint8 [H,W]) drawn from a numpy Generator."""
     h, w = (int(v) for v in rng.integers(min_size, max_size + 1, 2))
     image, bg_colours = _background(rng, h, w)
@@ -125,7 +131,9 @@ def render_sample(rng, min_size=64, max_size=128, max_shapes=8, max_rotation=20.
             region = _stamp(rng, cls, h, w, max_rotation)
             # Shapes may overlap, but none may lose more than max_occlusion of its drawn area.
             hidden = np.bincount(instances[region], minlength=k)
-            if region.any() and all(visible[j] - hidden[j] >= (1 - max_occlusion) * areas[j] for j in areas):
+            if region.any() and all(
+                visible[j] - hidden[j] >= (1 - max_occlusion) * areas[j] for j in areas
+            ):
                 break
         else:
             continue
@@ -148,14 +156,24 @@ def render_sample(rng, min_size=64, max_size=128, max_shapes=8, max_rotation=20.
     return image, mask
 
 
-def generate(split="train", seed=0, num_images=None, min_size=64, max_size=128, max_shapes=8, max_rotation=20.0):
+def generate(
+    split="train",
+    seed=0,
+    num_images=None,
+    min_size=64,
+    max_size=128,
+    max_shapes=8,
+    max_rotation=20.0,
+):
     """Lists of numpy images and masks for a split (what `load("shapes")` wraps)."""
     check_split("shapes", split, DEFAULT_NUM_IMAGES)
     n = DEFAULT_NUM_IMAGES[split] if num_images is None else int(num_images)
     if n < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
     if not 8 <= min_size <= max_size:
-        raise ValueError(f"need 8 <= min_size <= max_size, got min_size={min_size}, max_size={max_size}")
+        raise ValueError(
+            f"need 8 <= min_size <= max_size, got min_size={min_size}, max_size={max_size}"
+        )
     images, masks = [], []
     for i in range(n):
         rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split], i])
@@ -166,8 +184,16 @@ def generate(split="train", seed=0, num_images=None, min_size=64, max_size=128, 
 
 
 @register_dataset("shapes", info=INFO, needs_data_dir=False)
-def load_shapes(data_dir=None, split="train", seed=0, num_images=None, min_size=64, max_size=128,
-                max_shapes=8, max_rotation=20.0):
+def load_shapes(
+    data_dir=None,
+    split="train",
+    seed=0,
+    num_images=None,
+    min_size=64,
+    max_size=128,
+    max_shapes=8,
+    max_rotation=20.0,
+):
     """Options: `seed` (default 0), `num_images` (default train 400 / val 100 / test 100), image
     side lengths drawn from [min_size, max_size], up to `max_shapes` shapes per image, rectangles
     and triangles turned up to `max_rotation` degrees from upright."""
@@ -177,5 +203,10 @@ def load_shapes(data_dir=None, split="train", seed=0, num_images=None, min_size=
         yield from zip(images, masks)
 
     ds = tf.data.Dataset.from_generator(
-        gen, output_signature=(tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((None, None), tf.int32)))
+        gen,
+        output_signature=(
+            tf.TensorSpec((None, None, 3), tf.uint8),
+            tf.TensorSpec((None, None), tf.int32),
+        ),
+    )
     return ds.apply(tf.data.experimental.assert_cardinality(len(images)))

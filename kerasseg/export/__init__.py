@@ -18,14 +18,25 @@ Export never deletes a user's files: a path that exists and is not empty is refu
 writes are replaced. Modules: ``savedmodel``, ``tflite_model``, ``onnx_model``, ``serving``,
 ``metadata``, ``files``. Nothing here imports OpenCV.
 """
+
 from kerasseg.export.metadata import metadata
 from kerasseg.export.onnx_model import onnx
 from kerasseg.export.savedmodel import saved_model
 from kerasseg.export.serving import serving_function, serving_module
 from kerasseg.export.tflite_model import DEFAULT_TFLITE_SIZE, QUANTIZATIONS, tflite
 
-__all__ = ["saved_model", "tflite", "onnx", "export", "FORMATS", "QUANTIZATIONS",
-           "DEFAULT_TFLITE_SIZE", "serving_function", "serving_module", "metadata"]
+__all__ = [
+    "saved_model",
+    "tflite",
+    "onnx",
+    "export",
+    "FORMATS",
+    "QUANTIZATIONS",
+    "DEFAULT_TFLITE_SIZE",
+    "serving_function",
+    "serving_module",
+    "metadata",
+]
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 _EXPORTERS = {"savedmodel": saved_model, "tflite": tflite, "onnx": onnx}

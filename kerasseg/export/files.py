@@ -1,5 +1,6 @@
 """Export never deletes a user's files: refusing existing paths, staging beside the target,
 atomic writes."""
+
 import contextlib
 import os
 import shutil
@@ -17,15 +18,20 @@ def refuse_existing(path, overwrite, what):
             return
         raise FileExistsError(
             f"Refusing to export {what} into {path!r}: the folder exists and is not empty. "
-            "Choose a new path or pass overwrite=True (only the exported files are replaced).")
+            "Choose a new path or pass overwrite=True (only the exported files are replaced)."
+        )
     if what == "a SavedModel":
-        raise FileExistsError(f"Refusing to export a SavedModel to {path!r}: it is a file, and a "
-                              "SavedModel is a folder. Choose another path.")
+        raise FileExistsError(
+            f"Refusing to export a SavedModel to {path!r}: it is a file, and a "
+            "SavedModel is a folder. Choose another path."
+        )
     if os.path.isdir(path):
         raise FileExistsError(f"Refusing to write {what} to {path!r}: it is a folder.")
     if not overwrite:
-        raise FileExistsError(f"Refusing to overwrite {path!r} with {what}: the file exists. "
-                              "Choose a new path or pass overwrite=True.")
+        raise FileExistsError(
+            f"Refusing to overwrite {path!r} with {what}: the file exists. "
+            "Choose a new path or pass overwrite=True."
+        )
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """What an exported model says about its classes: names and colours, by default the model's own
 (``describe(model)``), checked against the classes it predicts. NumPy only (no OpenCV)."""
+
 import numpy as np
 
 from kerasseg.models.segmenter import default_class_names, describe
@@ -29,8 +30,9 @@ def _colours(model, palette, k):
         return colours if colours.ndim == 2 and len(colours) >= k else default_palette(k)
     colours = np.asarray(palette)
     if colours.ndim != 2 or colours.shape[1] != 3 or len(colours) < k:
-        raise ValueError(f"palette must be {k} or more RGB colours (shape (K, 3)); "
-                         f"got shape {colours.shape}.")
+        raise ValueError(
+            f"palette must be {k} or more RGB colours (shape (K, 3)); got shape {colours.shape}."
+        )
     if colours.min() < 0 or colours.max() > 255:
         raise ValueError("palette colours must be in [0, 255].")
     return colours

@@ -1,4 +1,5 @@
 """ONNX export through tf2onnx (the optional dependency ``kerasseg[onnx]``)."""
+
 import os
 
 from kerasseg.export.files import refuse_existing, write_file
@@ -17,12 +18,15 @@ def onnx(model, path, *, opset=17, input_size=None, overwrite=False, multiple=No
     try:
         import tf2onnx
     except ImportError as error:
-        raise ImportError("ONNX export needs tf2onnx (and onnxruntime to run the result): "
-                          "pip install kerasseg[onnx]") from error
+        raise ImportError(
+            "ONNX export needs tf2onnx (and onnxruntime to run the result): "
+            "pip install kerasseg[onnx]"
+        ) from error
     path = os.fspath(path)
     refuse_existing(path, overwrite, "an ONNX model")
     size = None if input_size is None else input_size_of(model, input_size, None)
     serve = serving_function(model, multiple=multiple, input_size=size)
-    proto, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature,
-                                             opset=int(opset))
+    proto, _ = tf2onnx.convert.from_function(
+        serve, input_signature=serve.input_signature, opset=int(opset)
+    )
     return write_file(path, proto.SerializeToString(), overwrite, "an ONNX model")

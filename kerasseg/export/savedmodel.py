@@ -1,10 +1,11 @@
 """SavedModel export: a folder that needs nothing from kerasseg to load.
 
-    served = tf.saved_model.load(path)
-    out = served.signatures["serving_default"](images=tf.constant(uint8_images))
-    served.class_names.numpy(), served.palette.numpy()
-    # the same metadata as files: assets/class_names.txt and assets/palette.json
+served = tf.saved_model.load(path)
+out = served.signatures["serving_default"](images=tf.constant(uint8_images))
+served.class_names.numpy(), served.palette.numpy()
+# the same metadata as files: assets/class_names.txt and assets/palette.json
 """
+
 import json
 import os
 import shutil
@@ -42,7 +43,8 @@ def _write_saved_model(model, directory, class_names, palette, multiple, scratch
         num_classes=stored(len(names), tf.int32, "num_classes"),
         multiple=stored(inference.model_multiple(model, multiple), tf.int32, "multiple"),
         class_names_file=tf.saved_model.Asset(os.path.join(scratch, "class_names.txt")),
-        palette_file=tf.saved_model.Asset(os.path.join(scratch, "palette.json")))
+        palette_file=tf.saved_model.Asset(os.path.join(scratch, "palette.json")),
+    )
     tf.saved_model.save(module, directory, signatures={"serving_default": serve})
 
 

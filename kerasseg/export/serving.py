@@ -1,4 +1,5 @@
 """The serving function every format wraps: uint8 images in; labels and probabilities out."""
+
 import tensorflow as tf
 
 from kerasseg import inference
@@ -31,8 +32,9 @@ def serving_function(model, *, multiple=None, input_size=None):
             probs = tf.image.resize(inference.to_probabilities(scores, kind), size)
         else:
             scores = inference.main_output(
-                model(inference.pad_to_multiple(x, multiple), training=False))
-            probs = inference.to_probabilities(scores, kind)[:, :size[0], :size[1]]
+                model(inference.pad_to_multiple(x, multiple), training=False)
+            )
+            probs = inference.to_probabilities(scores, kind)[:, : size[0], : size[1]]
         probs = tf.identity(probs, name="probabilities")
         return {"labels": inference.to_labels(probs), "probabilities": probs}
 

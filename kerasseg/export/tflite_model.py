@@ -1,4 +1,5 @@
 """TFLite export: a flatbuffer taking uint8 images of one size (float32, float16 or int8)."""
+
 import os
 
 import numpy as np
@@ -26,8 +27,10 @@ def input_size_of(model, input_size, default):
 def _representative(images, size, channels):
     """Calibration batches for int8: each image resized (bilinear) to the TFLite input size."""
     if images is None:
-        raise ValueError('quantization="int8" needs representative_images: a few dozen typical '
-                         "uint8 images (array (N, H, W, C) or a list) to calibrate activations.")
+        raise ValueError(
+            'quantization="int8" needs representative_images: a few dozen typical '
+            "uint8 images (array (N, H, W, C) or a list) to calibrate activations."
+        )
     prepared = []
     for i, image in enumerate(images):
         # The same shape and channel checks (grey repeated to the model's channels) as predict.
@@ -58,8 +61,16 @@ def _convert(serve, staging, quantization, calibration):
     return converter.convert()
 
 
-def tflite(model, path, *, quantization=None, representative_images=None, input_size=None,
-           overwrite=False, multiple=None):
+def tflite(
+    model,
+    path,
+    *,
+    quantization=None,
+    representative_images=None,
+    input_size=None,
+    overwrite=False,
+    multiple=None,
+):
     """Write a TFLite flatbuffer taking uint8 ``images`` of one size ``(1..N, H, W, C)``.
 
     Args:
@@ -82,8 +93,7 @@ def tflite(model, path, *, quantization=None, representative_images=None, input_
     size = input_size_of(model, input_size, DEFAULT_TFLITE_SIZE)
     calibration = None
     if quantization == "int8":
-        calibration = _representative(representative_images, size,
-                                      inference.model_channels(model))
+        calibration = _representative(representative_images, size, inference.model_channels(model))
     serve = serving_function(model, multiple=multiple, input_size=size)
     with staging_dir(path) as staging:
         flatbuffer = _convert(serve, staging, quantization, calibration)

@@ -10,6 +10,7 @@ Modules: ``predictor`` (``predict``); ``padding`` (the model's input multiple, r
 ``sliding`` (windows and Hann blending); ``tta`` (scales and flips). The score-to-probability
 functions live in ``kerasseg.ops.outputs`` and are re-exported here.
 """
+
 from kerasseg.inference.images import as_image_array, size_pair, split_input
 from kerasseg.inference.padding import (
     DEFAULT_MULTIPLE,
@@ -25,8 +26,24 @@ from kerasseg.inference.tta import check_scales, with_tta
 from kerasseg.ops.outputs import main_output, output_kind, to_labels, to_probabilities
 
 __all__ = [
-    "DEFAULT_MULTIPLE", "as_image_array", "check_scales", "hann", "main_output",
-    "model_channels", "model_multiple", "model_static_size", "output_kind", "pad_to_multiple",
-    "pad_to_size", "predict", "runner", "size_pair", "split_input", "tiled_probabilities",
-    "to_labels", "to_probabilities", "window_starts", "with_tta",
+    "DEFAULT_MULTIPLE",
+    "as_image_array",
+    "check_scales",
+    "hann",
+    "main_output",
+    "model_channels",
+    "model_multiple",
+    "model_static_size",
+    "output_kind",
+    "pad_to_multiple",
+    "pad_to_size",
+    "predict",
+    "runner",
+    "size_pair",
+    "split_input",
+    "tiled_probabilities",
+    "to_labels",
+    "to_probabilities",
+    "window_starts",
+    "with_tta",
 ]

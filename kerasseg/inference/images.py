@@ -1,5 +1,6 @@
 """Turning what a caller passes (one image, a batch, a list; grey or colour) into float arrays
 of the model's channel count, and remembering how to shape the result."""
+
 import numpy as np
 
 __all__ = ["as_image_array", "split_input", "size_pair"]
@@ -11,19 +12,24 @@ def as_image_array(image, channels, where):
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3:
-        raise ValueError(f"{where}: expected an image of shape (H, W), (H, W, 1) or (H, W, 3); "
-                         f"got shape {array.shape}.")
+        raise ValueError(
+            f"{where}: expected an image of shape (H, W), (H, W, 1) or (H, W, 3); "
+            f"got shape {array.shape}."
+        )
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"{where}: image has no pixels (shape {array.shape}).")
     if array.shape[-1] != channels:
         if array.shape[-1] == 1:
             array = np.repeat(array, channels, axis=-1)
         else:
-            raise ValueError(f"{where}: the model takes {channels}-channel images; got "
-                             f"{array.shape[-1]} channels (shape {array.shape}). Pass "
-                             f"{channels}-channel or 1-channel (grayscale) images.")
-    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer)
-                                       or np.issubdtype(array.dtype, np.floating)):
+            raise ValueError(
+                f"{where}: the model takes {channels}-channel images; got "
+                f"{array.shape[-1]} channels (shape {array.shape}). Pass "
+                f"{channels}-channel or 1-channel (grayscale) images."
+            )
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
         raise ValueError(f"{where}: images must hold numbers in [0, 255]; got dtype {array.dtype}.")
     return array.astype(np.float32, copy=False)
 
@@ -46,8 +52,10 @@ def split_input(images, channels):
         return [as_image_array(a, channels, f"images[{i}]") for i, a in enumerate(array)], "batch"
     if array.ndim == 4:
         return [as_image_array(a, channels, f"images[{i}]") for i, a in enumerate(array)], "batch"
-    raise ValueError("images must be (H, W), (H, W, C), (N, H, W), (N, H, W, C) or a list of "
-                     f"images; got an array of shape {array.shape}.")
+    raise ValueError(
+        "images must be (H, W), (H, W, C), (N, H, W), (N, H, W, C) or a list of "
+        f"images; got an array of shape {array.shape}."
+    )
 
 
 def size_pair(value, what):

@@ -1,9 +1,16 @@
 """What a model needs of its inputs: the side multiple, channels, a fixed size, and padding."""
+
 from kerasseg.models.segmenter import describe
 from kerasseg.ops.padding import pad_to_multiple, pad_to_size
 
-__all__ = ["DEFAULT_MULTIPLE", "model_multiple", "model_channels", "model_static_size",
-           "pad_to_multiple", "pad_to_size"]
+__all__ = [
+    "DEFAULT_MULTIPLE",
+    "model_multiple",
+    "model_channels",
+    "model_static_size",
+    "pad_to_multiple",
+    "pad_to_size",
+]
 
 # Every kerasseg architecture with a backbone downsamples 32x; smaller multiples (the paper U-Net
 # at depth 3 needs 8) divide 32, so padding to 32 is accepted by a model that says nothing.

@@ -6,6 +6,7 @@ image's own size. Whatever the model's last activation, scores are turned into p
 first (softmax for logits, sigmoid for a single logit channel), and all blending of windows,
 scales and flips averages probabilities, as mmsegmentation does.
 """
+
 import weakref
 
 import numpy as np
@@ -56,8 +57,10 @@ class _Predictor:
         if self.static is not None:
             # A fixed-size model can only see windows of its own size.
             if tile is not None and tuple(tile) != self.static:
-                raise ValueError(f"This model takes {self.static[0]}x{self.static[1]} inputs only; "
-                                 f"tile must be None or {self.static}, got {tile}.")
+                raise ValueError(
+                    f"This model takes {self.static[0]}x{self.static[1]} inputs only; "
+                    f"tile must be None or {self.static}, got {tile}."
+                )
             self.tile = self.static
 
     def padded(self, batch):
@@ -67,21 +70,30 @@ class _Predictor:
             padded = pad_to_size(batch, self.static)
         else:
             padded = pad_to_multiple(batch, self.multiple)
-        chunks = [self.run_model(padded[i:i + self.batch_size])
-                  for i in range(0, int(padded.shape[0]), self.batch_size)]
+        chunks = [
+            self.run_model(padded[i : i + self.batch_size])
+            for i in range(0, int(padded.shape[0]), self.batch_size)
+        ]
         probs = chunks[0] if len(chunks) == 1 else tf.concat(chunks, axis=0)
         return probs[:, :height, :width]
 
     def at_size(self, batch):
         if self.tile is None:
             return self.padded(batch)
-        return tf.stack([tiled_probabilities(image, self.tile, self.overlap, self.batch_size,
-                                             self.padded) for image in tf.unstack(batch)])
+        return tf.stack(
+            [
+                tiled_probabilities(image, self.tile, self.overlap, self.batch_size, self.padded)
+                for image in tf.unstack(batch)
+            ]
+        )
 
 
 def _check_options(batch_size, overlap, scales):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1); got {overlap!r}.")
@@ -96,7 +108,7 @@ def _predict_arrays(predictor, arrays, batch_size, scales, flip, keep_probabilit
     labels, probabilities = [None] * len(arrays), [None] * len(arrays)
     for indices in by_shape.values():
         for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
+            chunk = indices[start : start + batch_size]
             batch = tf.constant(np.stack([arrays[i] for i in chunk]))
             probs = with_tta(batch, scales, flip, predictor.at_size)
             chunk_labels = to_labels(probs).numpy()
@@ -107,8 +119,18 @@ def _predict_arrays(predictor, arrays, batch_size, scales, flip, keep_probabilit
     return labels, probabilities
 
 
-def predict(model, images, *, batch_size=4, tile=None, overlap=0.25, scales=(1.0,), flip=False,
-            return_probabilities=False, multiple=None):
+def predict(
+    model,
+    images,
+    *,
+    batch_size=4,
+    tile=None,
+    overlap=0.25,
+    scales=(1.0,),
+    flip=False,
+    return_probabilities=False,
+    multiple=None,
+):
     """Class maps for images of any size.
 
     Args:
@@ -135,11 +157,17 @@ def predict(model, images, *, batch_size=4, tile=None, overlap=0.25, scales=(1.0
         ``(labels, probabilities)`` of matching structure.
     """
     scales = _check_options(batch_size, overlap, scales)
-    predictor = _Predictor(model, int(batch_size), None if tile is None else size_pair(
-        tile, "tile"), float(overlap), model_multiple(model, multiple))
+    predictor = _Predictor(
+        model,
+        int(batch_size),
+        None if tile is None else size_pair(tile, "tile"),
+        float(overlap),
+        model_multiple(model, multiple),
+    )
     arrays, form = split_input(images, model_channels(model))
-    labels, probabilities = _predict_arrays(predictor, arrays, batch_size, scales, flip,
-                                            return_probabilities)
+    labels, probabilities = _predict_arrays(
+        predictor, arrays, batch_size, scales, flip, return_probabilities
+    )
     if not arrays:
         empty = np.zeros(np.shape(images)[:3] if form == "batch" else (0,), np.int32)
         labels = [] if form == "list" else empty

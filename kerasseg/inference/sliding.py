@@ -6,6 +6,7 @@ with a separable Hann weight (``sin^2``, highest in the window centre): pixels n
 border see less context and predict worse, so centre-weighted blending removes the seams a flat
 average leaves. Pixels only one window covers get that window's probabilities exactly.
 """
+
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def hann(length):
 def _weight_sum(length, window, starts):
     total = np.zeros(length, np.float32)
     for start in starts:
-        total[start:start + window] += hann(window)
+        total[start : start + window] += hann(window)
     return total
 
 
@@ -50,14 +51,15 @@ def tiled_probabilities(image, tile, overlap, batch_size, run_windows):
     weight = tf.constant(hann(th)[:, None] * hann(tw)[None, :])[..., None]
     accumulator = None
     for start in range(0, len(boxes), batch_size):
-        group = boxes[start:start + batch_size]
-        windows = tf.stack([image[y:y + th, x:x + tw] for y, x in group])
+        group = boxes[start : start + batch_size]
+        windows = tf.stack([image[y : y + th, x : x + tw] for y, x in group])
         probs = run_windows(windows) * weight
         if accumulator is None:
-            accumulator = tf.Variable(tf.zeros((height, width, probs.shape[-1]), tf.float32),
-                                      trainable=False)
+            accumulator = tf.Variable(
+                tf.zeros((height, width, probs.shape[-1]), tf.float32), trainable=False
+            )
         for (y, x), p in zip(group, tf.unstack(probs)):
-            accumulator[y:y + th, x:x + tw].assign(accumulator[y:y + th, x:x + tw] + p)
+            accumulator[y : y + th, x : x + tw].assign(accumulator[y : y + th, x : x + tw] + p)
     # The windows form a full grid and the weight is separable, so the per-pixel weight sum
     # is the outer product of the per-axis sums.
     total = _weight_sum(height, th, ys)[:, None] * _weight_sum(width, tw, xs)[None, :]

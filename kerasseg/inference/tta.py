@@ -1,4 +1,5 @@
 """Test-time augmentation: probabilities averaged over scales and horizontal flips."""
+
 import numpy as np
 import tensorflow as tf
 
@@ -22,7 +23,7 @@ def with_tta(batch, scales, flip, at_size):
     for scale in scales:
         size = (max(int(round(height * scale)), 1), max(int(round(width * scale)), 1))
         scaled = batch if size == (height, width) else tf.image.resize(batch, size, "bilinear")
-        for flipped in ((False, True) if flip else (False,)):
+        for flipped in (False, True) if flip else (False,):
             x = tf.reverse(scaled, axis=[2]) if flipped else scaled
             probs = at_size(x)
             if flipped:

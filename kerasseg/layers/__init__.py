@@ -5,31 +5,71 @@ upsampling: ResizeLike, UpsampleConv2D; pooling: ASPP, pyramid pooling; unpoolin
 argmax unpooling, FCN's bilinear kernel; dense: FC-DenseNet blocks; refine: RefineNet blocks.
 Importing this package registers every custom layer with Keras.
 """
-from kerasseg.layers.conv import (DilatedConv2D, FusedBatchNormalization, bn_act, conv_bn_act,
-                                  use_fast_kernels)
+
+from kerasseg.layers.conv import (
+    DilatedConv2D,
+    FusedBatchNormalization,
+    bn_act,
+    conv_bn_act,
+    use_fast_kernels,
+)
 from kerasseg.layers.dense import dense_block, transition_down, transition_up
-from kerasseg.layers.pooling import (AdaptiveAveragePooling2D, aspp, image_pooling,
-                                     pyramid_pooling_module, separable_conv_bn_act)
-from kerasseg.layers.refine import (chained_residual_pooling, multi_resolution_fusion,
-                                    refinenet_block, residual_conv_unit)
-from kerasseg.layers.unpooling import (BilinearUpsampling, MaxPoolingWithArgmax, MaxUnpooling,
-                                       bilinear_kernel)
-from kerasseg.layers.upsampling import (ResizeLike, UpsampleConv2D, upsample_conv_bn_act,
-                                        upsample_like)
+from kerasseg.layers.pooling import (
+    AdaptiveAveragePooling2D,
+    aspp,
+    image_pooling,
+    pyramid_pooling_module,
+    separable_conv_bn_act,
+)
+from kerasseg.layers.refine import (
+    chained_residual_pooling,
+    multi_resolution_fusion,
+    refinenet_block,
+    residual_conv_unit,
+)
+from kerasseg.layers.unpooling import (
+    BilinearUpsampling,
+    MaxPoolingWithArgmax,
+    MaxUnpooling,
+    bilinear_kernel,
+)
+from kerasseg.layers.upsampling import (
+    ResizeLike,
+    UpsampleConv2D,
+    upsample_conv_bn_act,
+    upsample_like,
+)
 
 __all__ = [
     # conv
-    "DilatedConv2D", "FusedBatchNormalization", "bn_act", "conv_bn_act", "use_fast_kernels",
+    "DilatedConv2D",
+    "FusedBatchNormalization",
+    "bn_act",
+    "conv_bn_act",
+    "use_fast_kernels",
     # upsampling
-    "ResizeLike", "UpsampleConv2D", "upsample_conv_bn_act", "upsample_like",
+    "ResizeLike",
+    "UpsampleConv2D",
+    "upsample_conv_bn_act",
+    "upsample_like",
     # pooling
-    "AdaptiveAveragePooling2D", "aspp", "image_pooling", "pyramid_pooling_module",
+    "AdaptiveAveragePooling2D",
+    "aspp",
+    "image_pooling",
+    "pyramid_pooling_module",
     "separable_conv_bn_act",
     # unpooling
-    "BilinearUpsampling", "MaxPoolingWithArgmax", "MaxUnpooling", "bilinear_kernel",
+    "BilinearUpsampling",
+    "MaxPoolingWithArgmax",
+    "MaxUnpooling",
+    "bilinear_kernel",
     # dense
-    "dense_block", "transition_down", "transition_up",
+    "dense_block",
+    "transition_down",
+    "transition_up",
     # refine
-    "chained_residual_pooling", "multi_resolution_fusion", "refinenet_block",
+    "chained_residual_pooling",
+    "multi_resolution_fusion",
+    "refinenet_block",
     "residual_conv_unit",
 ]

@@ -6,14 +6,14 @@ results) that run TensorFlow's fast kernels, registered so saved models load wit
 ``custom_objects``; see ``use_fast_kernels`` for putting them into networks built elsewhere
 (keras.applications).
 """
+
 import keras
 import tensorflow as tf
 from keras import layers
 
 from kerasseg.ops.conv import dilated_conv2d
 
-__all__ = ["DilatedConv2D", "FusedBatchNormalization", "bn_act", "conv_bn_act",
-           "use_fast_kernels"]
+__all__ = ["DilatedConv2D", "FusedBatchNormalization", "bn_act", "conv_bn_act", "use_fast_kernels"]
 
 # The smallest epsilon cuDNN's fused batch norm accepts; below it the stock layer runs.
 _FUSED_MIN_EPSILON = 1.001e-5
@@ -33,10 +33,16 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     def _can_fuse(self, inputs, mask):
         rank = len(inputs.shape)
-        return (keras.backend.backend() == "tensorflow" and rank == 4 and mask is None
-                and self.axis in (-1, 3) and not self.renorm and not self.synchronized
-                and self.epsilon >= _FUSED_MIN_EPSILON
-                and inputs.dtype in (tf.float32, tf.float16, tf.bfloat16))
+        return (
+            keras.backend.backend() == "tensorflow"
+            and rank == 4
+            and mask is None
+            and self.axis in (-1, 3)
+            and not self.renorm
+            and not self.synchronized
+            and self.epsilon >= _FUSED_MIN_EPSILON
+            and inputs.dtype in (tf.float32, tf.float16, tf.bfloat16)
+        )
 
     def call(self, inputs, training=None, mask=None):
         if not self._can_fuse(inputs, mask):
@@ -47,21 +53,35 @@ class FusedBatchNormalization(layers.BatchNormalization):
         if training and self.trainable:
             empty = tf.constant([], tf.float32)
             y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-                x=inputs, scale=gamma, offset=beta, mean=empty, variance=empty,
-                epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
-                is_training=True)
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=empty,
+                variance=empty,
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=True,
+            )
             # The kernel reports the unbiased (n - 1) variance; Keras averages the biased one.
             n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
             variance = variance * tf.math.divide_no_nan(n - 1.0, n)
-            self.moving_mean.assign(self.moving_mean * self.momentum
-                                    + mean * (1.0 - self.momentum))
-            self.moving_variance.assign(self.moving_variance * self.momentum
-                                        + variance * (1.0 - self.momentum))
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+            )
         else:
             y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-                x=inputs, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
-                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
-                exponential_avg_factor=1.0, data_format="NHWC", is_training=False)
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32),
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=False,
+            )
         return tf.cast(y, self.compute_dtype)
 
 
@@ -78,8 +98,13 @@ class DilatedConv2D(layers.Conv2D):
     """
 
     def convolution_op(self, inputs, kernel):
-        if (keras.backend.backend() != "tensorflow" or self.data_format != "channels_last"
-                or self.groups != 1 or max(self.strides) > 1 or max(self.dilation_rate) == 1):
+        if (
+            keras.backend.backend() != "tensorflow"
+            or self.data_format != "channels_last"
+            or self.groups != 1
+            or max(self.strides) > 1
+            or max(self.dilation_rate) == 1
+        ):
             return super().convolution_op(inputs, kernel)
         return dilated_conv2d(inputs, kernel, self.dilation_rate, self.padding.upper())
 
@@ -102,13 +127,29 @@ def use_fast_kernels(model):
     return model
 
 
-def conv_bn_act(x, filters, kernel_size=3, *, strides=1, dilation_rate=1, activation="relu",
-                batch_norm=True, name=None):
+def conv_bn_act(
+    x,
+    filters,
+    kernel_size=3,
+    *,
+    strides=1,
+    dilation_rate=1,
+    activation="relu",
+    batch_norm=True,
+    name=None,
+):
     """Convolution, batch norm (bias dropped: BN's beta replaces it) and activation."""
     conv = DilatedConv2D if dilation_rate not in (1, (1, 1)) else layers.Conv2D
-    x = conv(filters, kernel_size, strides=strides, padding="same",
-             dilation_rate=dilation_rate, use_bias=not batch_norm,
-             kernel_initializer="he_normal", name=f"{name}_conv" if name else None)(x)
+    x = conv(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        dilation_rate=dilation_rate,
+        use_bias=not batch_norm,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv" if name else None,
+    )(x)
     return bn_act(x, batch_norm=batch_norm, activation=activation, name=name)
 
 

@@ -5,6 +5,7 @@ the concatenation of the block's input and every earlier layer's maps. The up pa
 only the maps a block *created* (not its input): that is what keeps the model linear in size
 instead of quadratic.
 """
+
 from keras import layers
 
 from kerasseg.layers.conv import FusedBatchNormalization
@@ -17,8 +18,9 @@ def _bn_relu_conv(x, filters, kernel_size, dropout, name):
     # include it); He-uniform as they initialize.
     x = FusedBatchNormalization(name=f"{name}_bn")(x)
     x = layers.Activation("relu", name=f"{name}_relu")(x)
-    x = layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer="he_uniform",
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, padding="same", kernel_initializer="he_uniform", name=f"{name}_conv"
+    )(x)
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
@@ -55,6 +57,12 @@ def transition_up(new_maps, skip, filters, name="tu"):
     ``skip`` must be exactly twice the size of ``new_maps`` (true for inputs a multiple of
     2**number_of_poolings).
     """
-    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
-                               kernel_initializer="he_uniform", name=f"{name}_deconv")(new_maps)
+    x = layers.Conv2DTranspose(
+        filters,
+        3,
+        strides=2,
+        padding="same",
+        kernel_initializer="he_uniform",
+        name=f"{name}_deconv",
+    )(new_maps)
     return layers.Concatenate(name=f"{name}_concat")([x, skip])

@@ -3,6 +3,7 @@ image pooling and atrous spatial pyramid pooling (ASPP).
 
 All of them take feature maps of any height and width (known only at run time).
 """
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -10,8 +11,13 @@ from keras import layers
 from kerasseg.layers.conv import FusedBatchNormalization, conv_bn_act
 from kerasseg.layers.upsampling import ResizeLike
 
-__all__ = ["AdaptiveAveragePooling2D", "aspp", "image_pooling", "pyramid_pooling_module",
-           "separable_conv_bn_act"]
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "aspp",
+    "image_pooling",
+    "pyramid_pooling_module",
+    "separable_conv_bn_act",
+]
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
@@ -27,7 +33,8 @@ class AdaptiveAveragePooling2D(layers.Layer):
         super().__init__(**kwargs)
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
             raise ValueError(
-                f"AdaptiveAveragePooling2D: bins must be an integer >= 1; got {bins!r}.")
+                f"AdaptiveAveragePooling2D: bins must be an integer >= 1; got {bins!r}."
+            )
         self.bins = bins
 
     def _edges(self, n):
@@ -65,11 +72,17 @@ def separable_conv_bn_act(x, filters, kernel_size=3, *, dilation_rate=1, name=No
 
     The DeepLabV3+ paper's cheaper stand-in for a full 3x3 convolution in ASPP and decoder.
     """
+
     def sub(suffix):
         return f"{name}_{suffix}" if name else None
 
-    x = layers.DepthwiseConv2D(kernel_size, padding="same", dilation_rate=dilation_rate,
-                               use_bias=False, name=sub("depthwise"))(x)
+    x = layers.DepthwiseConv2D(
+        kernel_size,
+        padding="same",
+        dilation_rate=dilation_rate,
+        use_bias=False,
+        name=sub("depthwise"),
+    )(x)
     x = FusedBatchNormalization(name=sub("depthwise_bn"))(x)
     x = layers.Activation("relu", name=sub("depthwise_relu"))(x)
     return conv_bn_act(x, filters, 1, name=sub("pointwise"))
@@ -93,8 +106,9 @@ def aspp(x, filters=256, rates=(6, 12, 18), *, separable=False, dropout=0.1, nam
     for rate in rates:
         branch_name = f"{name}_rate{rate}"
         if separable:
-            branches.append(separable_conv_bn_act(x, filters, 3, dilation_rate=rate,
-                                                  name=branch_name))
+            branches.append(
+                separable_conv_bn_act(x, filters, 3, dilation_rate=rate, name=branch_name)
+            )
         else:
             branches.append(conv_bn_act(x, filters, 3, dilation_rate=rate, name=branch_name))
     branches.append(image_pooling(x, filters, name=f"{name}_pooling"))

@@ -5,12 +5,17 @@ on each, fuses them at the finest resolution (multi-resolution fusion), gathers 
 chained residual pooling and ends with one more residual conv unit. The units carry no batch
 norm, as in the paper: they refine features of a batch-normalized encoder.
 """
+
 from keras import layers
 
 from kerasseg.layers.upsampling import upsample_like
 
-__all__ = ["residual_conv_unit", "multi_resolution_fusion", "chained_residual_pooling",
-           "refinenet_block"]
+__all__ = [
+    "residual_conv_unit",
+    "multi_resolution_fusion",
+    "chained_residual_pooling",
+    "refinenet_block",
+]
 
 
 def residual_conv_unit(x, name):
@@ -31,10 +36,14 @@ def multi_resolution_fusion(paths, filters, name):
     """
     if len(paths) == 1:
         return paths[0]
-    adapted = [layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                             name=f"{name}_conv{i + 1}")(p) for i, p in enumerate(paths)]
-    resized = [adapted[0]] + [upsample_like(a, adapted[0], "bilinear", name=f"{name}_up{i + 2}")
-                              for i, a in enumerate(adapted[1:])]
+    adapted = [
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}")(p)
+        for i, p in enumerate(paths)
+    ]
+    resized = [adapted[0]] + [
+        upsample_like(a, adapted[0], "bilinear", name=f"{name}_up{i + 2}")
+        for i, a in enumerate(adapted[1:])
+    ]
     return layers.Add(name=f"{name}_sum")(resized)
 
 
@@ -49,8 +58,9 @@ def chained_residual_pooling(x, stages=4, name="crp"):
     total, path = x, x
     for i in range(stages):
         path = layers.MaxPooling2D(5, strides=1, padding="same", name=f"{name}_pool{i + 1}")(path)
-        path = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                             name=f"{name}_conv{i + 1}")(path)
+        path = layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}"
+        )(path)
         total = layers.Add(name=f"{name}_add{i + 1}")([total, path])
     return total
 

@@ -1,5 +1,6 @@
 """Upsampling blocks: SegNet's index-based max-unpooling and the bilinear kernel that FCN's
 learned (transposed-convolution) upsampling starts from."""
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -40,8 +41,12 @@ class MaxPoolingWithArgmax(layers.Layer):
             return self._pool_and_argmax_by_patches(x)
         # Indices per image (include_batch_in_index=False): every TF device kernel supports it.
         pooled, argmax = tf.nn.max_pool_with_argmax(
-            x, ksize=(1, *self.pool_size, 1), strides=(1, *self.strides, 1),
-            padding=self.padding.upper(), include_batch_in_index=False)
+            x,
+            ksize=(1, *self.pool_size, 1),
+            strides=(1, *self.strides, 1),
+            padding=self.padding.upper(),
+            include_batch_in_index=False,
+        )
         return pooled, tf.stop_gradient(tf.cast(argmax, tf.int64))
 
     def _pool_and_argmax_by_patches(self, x):
@@ -59,12 +64,19 @@ class MaxPoolingWithArgmax(layers.Layer):
         if self.padding == "same":
             bottom = tf.maximum((out_h - 1) * sh + kh - height - top, 0)
             right = tf.maximum((out_w - 1) * sw + kw - width - left, 0)
-            x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]],
-                       constant_values=x.dtype.min)
+            x = tf.pad(
+                x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=x.dtype.min
+            )
         # Strided slices rather than extract_patches, which XLA computes as a convolution
         # (TF32 on recent GPUs would round the values compared).
-        windows = tf.stack([x[:, dy:dy + (out_h - 1) * sh + 1:sh, dx:dx + (out_w - 1) * sw + 1:sw]
-                            for dy in range(kh) for dx in range(kw)], axis=3)
+        windows = tf.stack(
+            [
+                x[:, dy : dy + (out_h - 1) * sh + 1 : sh, dx : dx + (out_w - 1) * sw + 1 : sw]
+                for dy in range(kh)
+                for dx in range(kw)
+            ],
+            axis=3,
+        )
         position = tf.argmax(windows, axis=3, output_type=tf.int32)
         rows = tf.range(out_h)[None, :, None, None] * sh - top + position // kw
         cols = tf.range(out_w)[None, None, :, None] * sw - left + position % kw
@@ -84,12 +96,18 @@ class MaxPoolingWithArgmax(layers.Layer):
 
     def compute_output_spec(self, x):
         shape, _ = self.compute_output_shape(x.shape)
-        return (keras.KerasTensor(shape, dtype=self.compute_dtype),
-                keras.KerasTensor(shape, dtype="int64"))
+        return (
+            keras.KerasTensor(shape, dtype=self.compute_dtype),
+            keras.KerasTensor(shape, dtype="int64"),
+        )
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")

@@ -3,6 +3,7 @@ convolution over a nearest upsampling (optionally with its skip), fused.
 
 Both layers are registered so saved models load without ``custom_objects``.
 """
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -29,8 +30,15 @@ class UpsampleConv2D(layers.Layer):
     concatenate and convolve.
     """
 
-    def __init__(self, filters, merge=True, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        filters,
+        merge=True,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.merge = bool(merge)
@@ -40,11 +48,14 @@ class UpsampleConv2D(layers.Layer):
 
     def build(self, x_shape, reference_shape):
         channels = x_shape[-1] + (reference_shape[-1] if self.merge else 0)
-        self.kernel = self.add_weight(name="kernel", shape=(3, 3, channels, self.filters),
-                                      initializer=self.kernel_initializer)
-        self.bias = (self.add_weight(name="bias", shape=(self.filters,),
-                                     initializer=self.bias_initializer)
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(3, 3, channels, self.filters), initializer=self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            if self.use_bias
+            else None
+        )
 
     def call(self, x, reference, training=None):
         kernel = tf.cast(self.kernel, self.compute_dtype)
@@ -71,10 +82,14 @@ class UpsampleConv2D(layers.Layer):
         return (x_shape[0], reference_shape[1], reference_shape[2], self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "merge": self.merge,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "merge": self.merge,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
@@ -90,7 +105,8 @@ class ResizeLike(layers.Layer):
         super().__init__(**kwargs)
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(
-                f"interpolation must be one of {_INTERPOLATIONS}; got {interpolation!r}")
+                f"interpolation must be one of {_INTERPOLATIONS}; got {interpolation!r}"
+            )
         self.interpolation = interpolation
 
     def call(self, x, reference):
@@ -110,11 +126,16 @@ def upsample_like(x, reference, interpolation="bilinear", name=None):
     return ResizeLike(interpolation, name=name)(x, reference)
 
 
-def upsample_conv_bn_act(x, reference, filters, *, merge, activation="relu", batch_norm=True,
-                         name=None):
+def upsample_conv_bn_act(
+    x, reference, filters, *, merge, activation="relu", batch_norm=True, name=None
+):
     """``conv_bn_act`` (3x3) over ``x`` upsampled (nearest) to ``reference``'s size, and over
     ``reference`` itself concatenated after it when ``merge``: a U-Net decoder step."""
-    x = UpsampleConv2D(filters, merge=merge, use_bias=not batch_norm,
-                       kernel_initializer="he_normal", name=f"{name}_conv" if name else None)(
-        x, reference)
+    x = UpsampleConv2D(
+        filters,
+        merge=merge,
+        use_bias=not batch_norm,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv" if name else None,
+    )(x, reference)
     return bn_act(x, batch_norm=batch_norm, activation=activation, name=name)

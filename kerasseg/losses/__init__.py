@@ -39,6 +39,7 @@ Modules: base (``SegmentationLoss``, ``CombinedLoss``), pixel (the cross-entropy
 (Dice, Jaccard, Tversky), lovasz, registry (``get``: losses by short name). Importing this
 package registers every loss with Keras.
 """
+
 from kerasseg.losses.base import CombinedLoss, SegmentationLoss
 from kerasseg.losses.lovasz import LovaszSoftmaxLoss
 from kerasseg.losses.pixel import BinaryCrossEntropy, CrossEntropy, FocalLoss, OhemCrossEntropy

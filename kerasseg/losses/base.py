@@ -1,5 +1,6 @@
 """The losses' base class (label standardisation, ignore mask, binary mode, distribution
 scaling) and their composition: ``CrossEntropy() + 0.5 * DiceLoss()`` is a ``CombinedLoss``."""
+
 import numbers
 
 import keras
@@ -7,8 +8,15 @@ import tensorflow as tf
 
 from kerasseg.ops.labels import check_label_range, sparse_labels
 
-__all__ = ["Batch", "CombinedLoss", "SegmentationLoss", "float_tuple", "is_scalar",
-           "per_class_weights", "weighted_mean"]
+__all__ = [
+    "Batch",
+    "CombinedLoss",
+    "SegmentationLoss",
+    "float_tuple",
+    "is_scalar",
+    "per_class_weights",
+    "weighted_mean",
+]
 
 _EPSILON = 1e-7
 _MODES = ("auto", "binary", "multiclass")
@@ -24,7 +32,9 @@ def float_tuple(values, what):
     try:
         return tuple(float(v) for v in values)
     except TypeError:
-        raise ValueError(f"{what} must be a sequence of numbers, one per class; got {values!r}")
+        raise ValueError(
+            f"{what} must be a sequence of numbers, one per class; got {values!r}"
+        ) from None
 
 
 class _Composable:

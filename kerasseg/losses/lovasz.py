@@ -1,4 +1,5 @@
 """The Lovasz-Softmax loss (Berman et al. 2018)."""
+
 import keras
 import tensorflow as tf
 
@@ -20,8 +21,14 @@ class LovaszSoftmaxLoss(SegmentationLoss):
     pixel).
     """
 
-    def __init__(self, classes="present", ignore_index=255, from_logits=False, mode="auto",
-                 name="lovasz_softmax_loss"):
+    def __init__(
+        self,
+        classes="present",
+        ignore_index=255,
+        from_logits=False,
+        mode="auto",
+        name="lovasz_softmax_loss",
+    ):
         super().__init__(ignore_index=ignore_index, from_logits=from_logits, mode=mode, name=name)
         if classes not in CLASS_CHOICES:
             raise ValueError(f"classes must be one of {CLASS_CHOICES}; got {classes!r}.")

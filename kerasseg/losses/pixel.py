@@ -1,9 +1,15 @@
 """Cross-entropy type losses, averaged over the valid pixels of the whole batch."""
+
 import keras
 import tensorflow as tf
 
-from kerasseg.losses.base import (SegmentationLoss, float_tuple, is_scalar, per_class_weights,
-                                  weighted_mean)
+from kerasseg.losses.base import (
+    SegmentationLoss,
+    float_tuple,
+    is_scalar,
+    per_class_weights,
+    weighted_mean,
+)
 
 __all__ = ["BinaryCrossEntropy", "CrossEntropy", "FocalLoss", "OhemCrossEntropy"]
 
@@ -77,11 +83,22 @@ class BinaryCrossEntropy(CrossEntropy):
     ``CrossEntropy`` for a softmax output). Equal to ``CrossEntropy()`` on a one-channel output.
     """
 
-    def __init__(self, ignore_index=255, class_weights=None, from_logits=False,
-                 label_smoothing=0.0, name="binary_cross_entropy"):
-        super().__init__(ignore_index=ignore_index, class_weights=class_weights,
-                         from_logits=from_logits, label_smoothing=label_smoothing, mode="binary",
-                         name=name)
+    def __init__(
+        self,
+        ignore_index=255,
+        class_weights=None,
+        from_logits=False,
+        label_smoothing=0.0,
+        name="binary_cross_entropy",
+    ):
+        super().__init__(
+            ignore_index=ignore_index,
+            class_weights=class_weights,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            mode="binary",
+            name=name,
+        )
 
     def get_config(self):
         config = super().get_config()

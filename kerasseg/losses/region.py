@@ -1,11 +1,18 @@
 """Region losses: per-class scores from batch-wide soft TP/FP/FN, averaged over classes."""
+
 import keras
 import tensorflow as tf
 
 from kerasseg.losses.base import SegmentationLoss
 
-__all__ = ["CLASS_CHOICES", "DiceLoss", "JaccardLoss", "RegionLoss", "TverskyLoss",
-           "average_classes"]
+__all__ = [
+    "CLASS_CHOICES",
+    "DiceLoss",
+    "JaccardLoss",
+    "RegionLoss",
+    "TverskyLoss",
+    "average_classes",
+]
 
 CLASS_CHOICES = ("present", "all")
 
@@ -13,8 +20,15 @@ CLASS_CHOICES = ("present", "all")
 class RegionLoss(SegmentationLoss):
     """Per-class scores from batch-wide soft TP/FP/FN, averaged over the counted classes."""
 
-    def __init__(self, smooth=1.0, classes="present", ignore_index=255, from_logits=False,
-                 mode="auto", name=None):
+    def __init__(
+        self,
+        smooth=1.0,
+        classes="present",
+        ignore_index=255,
+        from_logits=False,
+        mode="auto",
+        name=None,
+    ):
         super().__init__(ignore_index=ignore_index, from_logits=from_logits, mode=mode, name=name)
         if classes not in CLASS_CHOICES:
             raise ValueError(f"classes must be one of {CLASS_CHOICES}; got {classes!r}.")
@@ -51,8 +65,9 @@ def average_classes(per_class, batch, classes):
     elif classes == "all":
         counted = tf.ones_like(per_class)
     else:
-        counted = tf.cast(tf.reduce_sum(batch.onehot * batch.valid[..., None], [0, 1, 2]) > 0,
-                          tf.float32)
+        counted = tf.cast(
+            tf.reduce_sum(batch.onehot * batch.valid[..., None], [0, 1, 2]) > 0, tf.float32
+        )
     has_pixels = tf.reduce_sum(batch.valid) > 0
     mean = tf.math.divide_no_nan(tf.reduce_sum(per_class * counted), tf.reduce_sum(counted))
     return tf.where(has_pixels, mean, tf.zeros_like(mean))
@@ -69,8 +84,15 @@ class DiceLoss(RegionLoss):
     See the module doc for how classes are averaged.
     """
 
-    def __init__(self, smooth=1.0, classes="present", ignore_index=255, from_logits=False,
-                 mode="auto", name="dice_loss"):
+    def __init__(
+        self,
+        smooth=1.0,
+        classes="present",
+        ignore_index=255,
+        from_logits=False,
+        mode="auto",
+        name="dice_loss",
+    ):
         super().__init__(smooth, classes, ignore_index, from_logits, mode, name)
 
     def loss_from_counts(self, tp, fp, fn):
@@ -81,8 +103,15 @@ class DiceLoss(RegionLoss):
 class JaccardLoss(RegionLoss):
     """Soft Jaccard (IoU) loss ``1 - (TP + smooth) / (TP + FP + FN + smooth)`` per class."""
 
-    def __init__(self, smooth=1.0, classes="present", ignore_index=255, from_logits=False,
-                 mode="auto", name="jaccard_loss"):
+    def __init__(
+        self,
+        smooth=1.0,
+        classes="present",
+        ignore_index=255,
+        from_logits=False,
+        mode="auto",
+        name="jaccard_loss",
+    ):
         super().__init__(smooth, classes, ignore_index, from_logits, mode, name)
 
     def loss_from_counts(self, tp, fp, fn):
@@ -98,8 +127,18 @@ class TverskyLoss(RegionLoss):
     Defaults 0.3 / 0.7 favour recall, as the paper recommends.
     """
 
-    def __init__(self, alpha=0.3, beta=0.7, gamma=1.0, smooth=1.0, classes="present",
-                 ignore_index=255, from_logits=False, mode="auto", name="tversky_loss"):
+    def __init__(
+        self,
+        alpha=0.3,
+        beta=0.7,
+        gamma=1.0,
+        smooth=1.0,
+        classes="present",
+        ignore_index=255,
+        from_logits=False,
+        mode="auto",
+        name="tversky_loss",
+    ):
         super().__init__(smooth, classes, ignore_index, from_logits, mode, name)
         if alpha < 0 or beta < 0 or gamma <= 0:
             raise ValueError(

@@ -1,4 +1,5 @@
 """Losses by short name, e.g. for the command line: ``get("bce", ignore_index=255)``."""
+
 import keras
 
 from kerasseg.losses.lovasz import LovaszSoftmaxLoss

@@ -35,9 +35,18 @@ Modules: confusion (the metrics), scores (``confusion_matrix_scores``), report
 (``summarize_confusion_matrix``, ``format_report``). Importing this package registers every
 metric with Keras.
 """
-from kerasseg.metrics.confusion import (BinaryIoU, ConfusionMatrix, DiceScore, ForegroundIoU,
-                                        FrequencyWeightedIoU, MeanIoU, MeanPixelAccuracy,
-                                        PerClassIoU, PixelAccuracy)
+
+from kerasseg.metrics.confusion import (
+    BinaryIoU,
+    ConfusionMatrix,
+    DiceScore,
+    ForegroundIoU,
+    FrequencyWeightedIoU,
+    MeanIoU,
+    MeanPixelAccuracy,
+    PerClassIoU,
+    PixelAccuracy,
+)
 from kerasseg.metrics.report import format_report, summarize_confusion_matrix
 from kerasseg.metrics.scores import confusion_matrix_scores
 

@@ -1,5 +1,6 @@
 """The streaming confusion-matrix metrics: one matrix per metric, each reading its score off it
 (see the package doc for the conventions)."""
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -8,8 +9,17 @@ from kerasseg.metrics.report import format_report, summarize_confusion_matrix
 from kerasseg.metrics.scores import confusion_matrix_scores
 from kerasseg.ops.labels import check_label_range, first_bad_label, sparse_labels
 
-__all__ = ["BinaryIoU", "ConfusionMatrix", "DiceScore", "ForegroundIoU", "FrequencyWeightedIoU",
-           "MeanIoU", "MeanPixelAccuracy", "PerClassIoU", "PixelAccuracy"]
+__all__ = [
+    "BinaryIoU",
+    "ConfusionMatrix",
+    "DiceScore",
+    "ForegroundIoU",
+    "FrequencyWeightedIoU",
+    "MeanIoU",
+    "MeanPixelAccuracy",
+    "PerClassIoU",
+    "PixelAccuracy",
+]
 
 
 class _ConfusionMatrixMetric(keras.metrics.Metric):
@@ -20,8 +30,11 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
 
     def __init__(self, num_classes, ignore_index=255, from_logits=False, name=None, dtype=None):
         super().__init__(name=name or self._default_name, dtype=dtype)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 1:
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, (int, np.integer))
+            or num_classes < 1
+        ):
             raise ValueError(f"num_classes must be a positive int; got {num_classes!r}.")
         self.num_classes = int(num_classes)
         # num_classes=1 is a binary (sigmoid) task: background and foreground are both counted.
@@ -54,16 +67,19 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
                 y_pred = tf.squeeze(y_pred, -1)
             y_pred = tf.cast(y_pred, tf.int32)
             # Class-index predictions are the caller's data, so a wrong one is an error too.
-            with tf.control_dependencies([
-                tf.debugging.assert_non_negative(
-                    y_pred, message=f"{self.name}: negative predicted class"
-                ),
-                tf.debugging.assert_less(
-                    y_pred, n,
-                    message=f"{self.name}: predicted class must be < {n} "
-                            f"(num_classes={self.num_classes})",
-                ),
-            ]):
+            with tf.control_dependencies(
+                [
+                    tf.debugging.assert_non_negative(
+                        y_pred, message=f"{self.name}: negative predicted class"
+                    ),
+                    tf.debugging.assert_less(
+                        y_pred,
+                        n,
+                        message=f"{self.name}: predicted class must be < {n} "
+                        f"(num_classes={self.num_classes})",
+                    ),
+                ]
+            ):
                 return tf.identity(y_pred)
         channels = y_pred.shape[-1]
         if channels == 1:
@@ -85,8 +101,11 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         n = self.matrix_size
         labels = sparse_labels(y_true)
         predicted = self._predicted_labels(y_pred, labels.shape.rank)
-        if labels.shape.is_fully_defined() and predicted.shape.is_fully_defined() \
-                and labels.shape != predicted.shape:
+        if (
+            labels.shape.is_fully_defined()
+            and predicted.shape.is_fully_defined()
+            and labels.shape != predicted.shape
+        ):
             raise ValueError(
                 f"{self.name}: labels have shape {tuple(labels.shape)} but predictions "
                 f"{tuple(predicted.shape)} (y_pred must be at the labels' resolution)."
@@ -247,17 +266,20 @@ class ForegroundIoU(_ConfusionMatrixMetric):
 
     _default_name = "foreground_iou"
 
-    def __init__(self, num_classes=1, ignore_index=255, from_logits=False, name=None,
-                 dtype=None):
-        if not isinstance(num_classes, bool) and isinstance(num_classes, (int, np.integer)) \
-                and num_classes > 2:
+    def __init__(self, num_classes=1, ignore_index=255, from_logits=False, name=None, dtype=None):
+        if (
+            not isinstance(num_classes, bool)
+            and isinstance(num_classes, (int, np.integer))
+            and num_classes > 2
+        ):
             raise ValueError(
                 f"ForegroundIoU scores class 1 of a binary task (num_classes=1 or 2); got "
                 f"num_classes={num_classes} (use PerClassIoU for every class of a multi-class "
                 "task)."
             )
-        super().__init__(num_classes, ignore_index=ignore_index, from_logits=from_logits,
-                         name=name, dtype=dtype)
+        super().__init__(
+            num_classes, ignore_index=ignore_index, from_logits=from_logits, name=name, dtype=dtype
+        )
 
     def result(self):
         cm = tf.cast(self.total_cm, tf.float64)

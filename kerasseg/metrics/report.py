@@ -1,4 +1,5 @@
 """A confusion matrix's figures as a JSON-able summary and as a printable table."""
+
 import json
 import math
 
@@ -59,8 +60,14 @@ def format_report(summary, digits=2):
         return "n/a" if v is None else f"{100.0 * v:.{digits}f}"
 
     rows = [
-        (c["name"], pct(c["iou"]), pct(c["accuracy"]), pct(c["dice"]),
-         f"{c['gt_pixels']:.0f}", f"{c['pred_pixels']:.0f}")
+        (
+            c["name"],
+            pct(c["iou"]),
+            pct(c["accuracy"]),
+            pct(c["dice"]),
+            f"{c['gt_pixels']:.0f}",
+            f"{c['pred_pixels']:.0f}",
+        )
         for c in summary["classes"]
     ]
     header = ("class", "IoU", "Acc", "Dice", "GT pixels", "Pred pixels")

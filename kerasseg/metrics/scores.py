@@ -1,4 +1,5 @@
 """Per-class and mean scores read off a confusion matrix (rows truth, columns prediction)."""
+
 import tensorflow as tf
 
 __all__ = ["confusion_matrix_scores"]

@@ -2,6 +2,7 @@
 
 Importing this package imports every family module (each registers its builders).
 """
+
 from kerasseg.models.registry import (
     BN_MOMENTUM,
     MODELS,
@@ -25,5 +26,13 @@ from kerasseg.models.semantic import (  # noqa: F401  (registers the semantic bu
     unetpp,
 )
 
-__all__ = ["BN_MOMENTUM", "MODELS", "Segmenter", "build", "describe", "list_models",
-           "register_model", "set_bn_momentum"]
+__all__ = [
+    "BN_MOMENTUM",
+    "MODELS",
+    "Segmenter",
+    "build",
+    "describe",
+    "list_models",
+    "register_model",
+    "set_bn_momentum",
+]

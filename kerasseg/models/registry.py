@@ -6,6 +6,7 @@ under its name and, after the builder made the graph, gives the model what every
 shares: its classes and colours, the batch-norm momentum, and the call that built it (so a
 saved model says how to build it again).
 """
+
 import difflib
 import functools
 import inspect
@@ -51,14 +52,16 @@ SHARED_DOC = f"""
 
 def _check_signature(name, fn):
     params = inspect.signature(fn).parameters
-    missing = [option for option in ("num_classes", "backbone", *SHARED_OPTIONS)
-               if option not in params]
+    missing = [
+        option for option in ("num_classes", "backbone", *SHARED_OPTIONS) if option not in params
+    ]
     if missing:
         raise TypeError(f"builder {name!r} must declare {', '.join(missing)}.")
 
 
 def register_model(name, task="semantic"):
     """Register ``fn`` under ``name``; the returned builder finishes what ``fn`` builds."""
+
     def wrap(fn):
         _check_signature(name, fn)
         signature = inspect.signature(fn)
@@ -71,11 +74,15 @@ def register_model(name, task="semantic"):
             model = fn(*args, **kwargs)
             set_bn_momentum(model, options["bn_momentum"])
             model.set_description(
-                task=task, num_classes=options["num_classes"],
-                class_names=options["class_names"], palette=options["palette"],
-                input_multiple=model.input_multiple, backbone=options["backbone"],
+                task=task,
+                num_classes=options["num_classes"],
+                class_names=options["class_names"],
+                palette=options["palette"],
+                input_multiple=model.input_multiple,
+                backbone=options["backbone"],
                 builder=name,
-                builder_args={k: v for k, v in options.items() if k != "num_classes"})
+                builder_args={k: v for k, v in options.items() if k != "num_classes"},
+            )
             return model
 
         builder.__doc__ = (builder.__doc__ or "").rstrip() + SHARED_DOC

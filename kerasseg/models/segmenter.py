@@ -5,6 +5,7 @@ whose config also says what it segments: the task, the classes and their colours
 multiple its inputs need, the backbone, and the builder call that made it. Inference, export,
 evaluation and the CLI read these instead of guessing from the graph or from side files.
 """
+
 import keras
 import numpy as np
 
@@ -41,17 +42,46 @@ class Segmenter(keras.Model):
     ``class_names`` to ``class_0, class_1, ...``, ``palette`` to kerasseg's default colours.
     """
 
-    def __init__(self, inputs, outputs, name=None, *, task="semantic", num_classes=None,
-                 class_names=None, palette=None, input_multiple=DEFAULT_MULTIPLE, backbone=None,
-                 builder=None, builder_args=None, **kwargs):
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        name=None,
+        *,
+        task="semantic",
+        num_classes=None,
+        class_names=None,
+        palette=None,
+        input_multiple=DEFAULT_MULTIPLE,
+        backbone=None,
+        builder=None,
+        builder_args=None,
+        **kwargs,
+    ):
         super().__init__(inputs, outputs, name=name, **kwargs)
-        self.set_description(task=task, num_classes=num_classes, class_names=class_names,
-                             palette=palette, input_multiple=input_multiple, backbone=backbone,
-                             builder=builder, builder_args=builder_args)
+        self.set_description(
+            task=task,
+            num_classes=num_classes,
+            class_names=class_names,
+            palette=palette,
+            input_multiple=input_multiple,
+            backbone=backbone,
+            builder=builder,
+            builder_args=builder_args,
+        )
 
-    def set_description(self, *, task="semantic", num_classes=None, class_names=None,
-                        palette=None, input_multiple=DEFAULT_MULTIPLE, backbone=None,
-                        builder=None, builder_args=None):
+    def set_description(
+        self,
+        *,
+        task="semantic",
+        num_classes=None,
+        class_names=None,
+        palette=None,
+        input_multiple=DEFAULT_MULTIPLE,
+        backbone=None,
+        builder=None,
+        builder_args=None,
+    ):
         """Set what the model is (checked); the registry calls this once a builder is done."""
         if task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}.")
@@ -61,10 +91,12 @@ class Segmenter(keras.Model):
         self.num_classes = int(num_classes)
         self.class_names = self._check_names(class_names)
         self.palette = self._check_palette(palette)
-        if isinstance(input_multiple, bool) or int(input_multiple) != input_multiple \
-                or input_multiple < 1:
-            raise ValueError(f"input_multiple must be a positive integer; "
-                             f"got {input_multiple!r}.")
+        if (
+            isinstance(input_multiple, bool)
+            or int(input_multiple) != input_multiple
+            or input_multiple < 1
+        ):
+            raise ValueError(f"input_multiple must be a positive integer; got {input_multiple!r}.")
         self.input_multiple = int(input_multiple)
         self.backbone = backbone
         self.builder = builder
@@ -75,8 +107,10 @@ class Segmenter(keras.Model):
             return default_class_names(self.num_classes)
         names = [str(name) for name in class_names]
         if len(names) != self.num_classes:
-            raise ValueError(f"class_names has {len(names)} names; the model predicts "
-                             f"{self.num_classes} classes.")
+            raise ValueError(
+                f"class_names has {len(names)} names; the model predicts "
+                f"{self.num_classes} classes."
+            )
         return names
 
     def _check_palette(self, palette):
@@ -84,8 +118,10 @@ class Segmenter(keras.Model):
             return default_palette(self.num_classes).tolist()
         colours = np.asarray(palette)
         if colours.shape != (self.num_classes, 3) or colours.min() < 0 or colours.max() > 255:
-            raise ValueError(f"palette must be {self.num_classes} RGB colours in [0, 255] "
-                             f"(shape ({self.num_classes}, 3)); got shape {colours.shape}.")
+            raise ValueError(
+                f"palette must be {self.num_classes} RGB colours in [0, 255] "
+                f"(shape ({self.num_classes}, 3)); got shape {colours.shape}."
+            )
         return colours.astype(int).tolist()
 
     def describe(self):

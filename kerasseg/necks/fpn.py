@@ -5,6 +5,7 @@ Panoptic FPN and UPerNet.
 channels; a top-down pathway adds each coarser level, upsampled 2x (nearest), to the next
 lateral; a 3x3 convolution smooths every merged map.
 """
+
 from keras import layers
 
 from kerasseg.layers import upsample_like
@@ -17,8 +18,11 @@ def feature_pyramid(feats, filters, name="fpn", levels=LEVELS):
     laterals = {s: layers.Conv2D(filters, 1, name=f"{name}_lateral{s}")(feats[s]) for s in levels}
     merged = {levels[-1]: laterals[levels[-1]]}
     for coarse, fine in zip(levels[:0:-1], levels[-2::-1]):
-        top_down = upsample_like(merged[coarse], laterals[fine], "nearest",
-                                 name=f"{name}_topdown{fine}")
+        top_down = upsample_like(
+            merged[coarse], laterals[fine], "nearest", name=f"{name}_topdown{fine}"
+        )
         merged[fine] = layers.Add(name=f"{name}_merge{fine}")([laterals[fine], top_down])
-    return {s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
-            for s in levels}
+    return {
+        s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
+        for s in levels
+    }

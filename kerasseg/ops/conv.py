@@ -1,13 +1,19 @@
 """Convolutions TensorFlow's stock ops do slowly or not at all: a stride-1 dilated convolution
 with a gradient on every device, and a 3x3 convolution over a 2x nearest upsampling computed
 at the source resolution."""
+
 import functools
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["dilated_conv2d", "generic_dilated_conv2d", "native_dilated_gradient",
-           "phase_kernels", "upsampled_conv3x3"]
+__all__ = [
+    "dilated_conv2d",
+    "generic_dilated_conv2d",
+    "native_dilated_gradient",
+    "phase_kernels",
+    "upsampled_conv3x3",
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -25,10 +31,12 @@ def native_dilated_gradient():
         x, kernel = tf.ones((1, 6, 6, 2)), tf.ones((3, 3, 2, 2))
         options = dict(strides=[1, 1, 1, 1], padding="SAME", dilations=[1, 2, 2, 1])
         try:
-            tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
-                                           out_backprop=x, **options)
-            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
-                                            out_backprop=x, **options)
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=kernel, out_backprop=x, **options
+            )
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(kernel), out_backprop=x, **options
+            )
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
             return False
     return True
@@ -76,8 +84,12 @@ def generic_dilated_conv2d(x, kernel, rates, padding):
             dy_padded = tf.pad(dy, [[0, 0], *transposed_pads, [0, 0]])
             dx = tf.nn.conv2d(dy_padded, transposed, 1, "VALID", dilations=rates)
             x_padded = tf.pad(x, [[0, 0], *pads, [0, 0]])
-            dk = tf.nn.conv2d(tf.transpose(x_padded, [3, 1, 2, 0]),
-                              tf.transpose(dy, [1, 2, 0, 3]), strides=rates, padding="VALID")
+            dk = tf.nn.conv2d(
+                tf.transpose(x_padded, [3, 1, 2, 0]),
+                tf.transpose(dy, [1, 2, 0, 3]),
+                strides=rates,
+                padding="VALID",
+            )
             return dx, tf.transpose(dk, [1, 2, 0, 3])
 
         return y, grad

@@ -1,5 +1,6 @@
 """Sparse segmentation labels: standardising them and checking their range (used by the losses
 and the metrics alike)."""
+
 import tensorflow as tf
 
 __all__ = ["check_label_range", "first_bad_label", "sparse_labels"]
@@ -50,6 +51,7 @@ def check_label_range(labels, valid, num_classes, ignore_index, owner):
             value = int(tf.boolean_mask(labels, bad)[0])
             raise ValueError(f"{text} {value}.")
         return None, bad
-    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
-                                [text, first_bad_label(labels, bad)])
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)), [text, first_bad_label(labels, bad)]
+    )
     return check, bad

@@ -3,6 +3,7 @@
 ``output_kind`` reads what the main output holds off the model's graph (it imports nothing from
 Keras); the other functions are plain tensor functions.
 """
+
 import tensorflow as tf
 
 
@@ -20,7 +21,8 @@ def output_kind(model):
         return name
     activation = getattr(layer, "activation", None)
     act_name = getattr(activation, "__name__", None) or (
-        activation if isinstance(activation, str) else None)
+        activation if isinstance(activation, str) else None
+    )
     if act_name in ("softmax", "sigmoid"):
         return act_name
     if act_name == "linear" or (activation is None and hasattr(layer, "activation")):

@@ -1,5 +1,6 @@
 """Padding images up to a side multiple (edge pixels repeated), shared by evaluation, inference
 and export."""
+
 import tensorflow as tf
 
 

@@ -1,4 +1,5 @@
 """The default class colours (NumPy only, so models and export can use them without OpenCV)."""
+
 import colorsys
 
 import numpy as np
@@ -13,8 +14,11 @@ def default_palette(num_classes):
     ...; 255 is VOC's ignore grey), so VOC masks look as in the dataset. Beyond 256 the hue
     steps by the golden angle, which keeps consecutive colours far apart.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 0:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 0
+    ):
         raise ValueError(f"num_classes must be a non-negative integer; got {num_classes!r}.")
     colours = np.zeros((num_classes, 3), np.uint8)
     for index in range(min(num_classes, _VOC_COLOURS)):

@@ -1,8 +1,14 @@
 """Resizing feature maps to a partner tensor's size, in every context (eager, graph, XLA)."""
+
 import tensorflow as tf
 
-__all__ = ["exactly_double", "in_xla_context", "nearest_resize_by_gather", "resize_to",
-           "static_size"]
+__all__ = [
+    "exactly_double",
+    "in_xla_context",
+    "nearest_resize_by_gather",
+    "resize_to",
+    "static_size",
+]
 
 
 def static_size(x):

@@ -1,4 +1,5 @@
 """The run's callbacks: the NaN guard, the learning-rate log, checkpoints and the backup."""
+
 import json
 import math
 import os
@@ -44,8 +45,10 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check({k: v for k, v in (logs or {}).items() if "loss" in k},
-                    f"epoch {self._epoch + 1}, batch {batch + 1}")
+        self._check(
+            {k: v for k, v in (logs or {}).items() if "loss" in k},
+            f"epoch {self._epoch + 1}, batch {batch + 1}",
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -62,7 +65,8 @@ class LogLearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and getattr(self.model, "optimizer", None) is not None:
             logs["learning_rate"] = float(
-                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
 
 
 class RunCheckpoints(keras.callbacks.Callback):

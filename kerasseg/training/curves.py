@@ -3,6 +3,7 @@
 ``kerasseg.visualize.plot_history`` is this function; it lives with training because a run
 draws its own curves (visualize sits above training and may import it, not the reverse).
 """
+
 import csv
 import math
 import os
@@ -20,8 +21,10 @@ def _history_file(path):
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"plot_history: {path!r} has no rows (expected a CSVLogger file).")
-    history = {key: [float(r[key]) if r[key] not in ("", None) else math.nan for r in rows]
-               for key in rows[0]}
+    history = {
+        key: [float(r[key]) if r[key] not in ("", None) else math.nan for r in rows]
+        for key in rows[0]
+    }
     return history.pop("epoch", None), history
 
 
@@ -34,8 +37,10 @@ def read_history_series(history):
     elif isinstance(history, (str, os.PathLike)):
         epochs, history = _history_file(history)
     else:
-        raise ValueError("plot_history takes a keras History, a dict of per-epoch lists or the "
-                         f"path of a CSVLogger file; got {type(history).__name__}.")
+        raise ValueError(
+            "plot_history takes a keras History, a dict of per-epoch lists or the "
+            f"path of a CSVLogger file; got {type(history).__name__}."
+        )
     series = {str(k): np.asarray(v, np.float64).ravel() for k, v in history.items()}
     series = {k: v for k, v in series.items() if v.size}
     if not series:
@@ -53,8 +58,13 @@ def _panel(ax, name, epochs, series):
         curves.append((f"val_{name}", "validation"))
     for key, label in curves:
         values = series[key]
-        ax.plot(epochs[:len(values)], values, marker="o" if len(values) < 30 else None,
-                markersize=3, label=label)
+        ax.plot(
+            epochs[: len(values)],
+            values,
+            marker="o" if len(values) < 30 else None,
+            markersize=3,
+            label=label,
+        )
     ax.set_title(name)
     ax.set_xlabel("epoch")
     ax.grid(True, alpha=0.3)

@@ -1,5 +1,6 @@
 """Data checks before and during a run: a split's files (headers, sizes, label values), the
 dataset's description, and pipeline errors turned into ``DataError`` naming the file."""
+
 import gc
 import os
 import time
@@ -10,8 +11,16 @@ import tensorflow as tf
 from kerasseg import datasets
 from kerasseg.datasets import DataError, files_of, pipeline_error_message
 
-__all__ = ["DataError", "check_files", "check_split", "through_pipeline", "dataset_meta",
-           "check_data_dir", "HEADER_SECONDS", "DECODE_SECONDS"]
+__all__ = [
+    "DataError",
+    "check_files",
+    "check_split",
+    "through_pipeline",
+    "dataset_meta",
+    "check_data_dir",
+    "HEADER_SECONDS",
+    "DECODE_SECONDS",
+]
 
 # Pillow modes that hold one value per pixel (class indices); others need the loader's decoder
 # to say whether it accepts them (grey saved as RGB, colour-coded sets such as CamVid's).
@@ -45,8 +54,9 @@ def dataset_meta(name, data_dir=None, options=None):
 def check_data_dir(dataset, data_dir):
     """A clear error for a data folder that does not exist (before any loader runs)."""
     if data_dir is not None and not os.path.isdir(os.path.expanduser(os.fspath(data_dir))):
-        raise FileNotFoundError(f"data folder for dataset {dataset!r} not found: "
-                                f"{os.fspath(data_dir)!r}.")
+        raise FileNotFoundError(
+            f"data folder for dataset {dataset!r} not found: {os.fspath(data_dir)!r}."
+        )
 
 
 # --------------------------------------------------------------------------- pipeline errors
@@ -87,8 +97,9 @@ def _header(path, role):
         raise DataError(f"{role} file not found: {path!r}") from None
     except Exception as error:  # noqa: BLE001 - Pillow raises several types for bad files
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise DataError(f"cannot read {role} file {path!r} (corrupt or not an image): "
-                        f"{reason}") from None
+        raise DataError(
+            f"cannot read {role} file {path!r} (corrupt or not an image): {reason}"
+        ) from None
 
 
 def _spread(n, k):
@@ -105,8 +116,10 @@ def _check_values(label, path, num_classes, ignore_index):
         bad &= label != ignore_index
     if bad.any():
         values = np.unique(label[bad])[:8].tolist()
-        raise DataError(f"label value(s) {values} in {path!r} outside the classes "
-                        f"0..{num_classes - 1} and ignore_index {ignore_index}")
+        raise DataError(
+            f"label value(s) {values} in {path!r} outside the classes "
+            f"0..{num_classes - 1} and ignore_index {ignore_index}"
+        )
 
 
 def _raising_data_errors(decode):
@@ -134,13 +147,17 @@ def _check_pair(image, label, image_path, label_path):
     if label is None:
         return False
     if label[0] in ("JPEG", "MPO"):
-        raise DataError(f"label file {label_path!r} is a JPEG: its lossy compression "
-                        f"changes class indices at region edges; save labels as PNG "
-                        f"(grey or palette)")
+        raise DataError(
+            f"label file {label_path!r} is a JPEG: its lossy compression "
+            f"changes class indices at region edges; save labels as PNG "
+            f"(grey or palette)"
+        )
     if image is not None and image[2] != label[2]:
         (w, h), (lw, lh) = image[2], label[2]
-        raise DataError(f"image/mask size mismatch: {image_path!r} is {w}x{h} but "
-                        f"{label_path!r} is {lw}x{lh} (width x height)")
+        raise DataError(
+            f"image/mask size mismatch: {image_path!r} is {w}x{h} but "
+            f"{label_path!r} is {lw}x{lh} (width x height)"
+        )
     return label[1] not in _INDEX_MODES
 
 
@@ -164,8 +181,14 @@ def _read_headers(items, decode, seconds):
     return read, decode_first
 
 
-def check_files(ds, num_classes, ignore_index=255, *, header_seconds=HEADER_SECONDS,
-                decode_seconds=DECODE_SECONDS):
+def check_files(
+    ds,
+    num_classes,
+    ignore_index=255,
+    *,
+    header_seconds=HEADER_SECONDS,
+    decode_seconds=DECODE_SECONDS,
+):
     """Check the files behind a loaded split before training on it; raises ``DataError`` (a
     ValueError) naming the file and the problem. Returns the number of samples whose headers
     were read, or None for datasets whose files are not known (generated sets).

@@ -1,11 +1,19 @@
 """Distribution strategies, the precision policy, and the Keras-private multi-worker patches."""
+
 import os
 
 import keras
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "get_strategy", "is_chief", "is_multi_worker", "precision_policy",
-           "shard_by_element", "multi_worker_fixes"]
+__all__ = [
+    "STRATEGIES",
+    "get_strategy",
+    "is_chief",
+    "is_multi_worker",
+    "precision_policy",
+    "shard_by_element",
+    "multi_worker_fixes",
+]
 
 STRATEGIES = ("none", "mirrored", "multiworker", "tpu")
 
@@ -29,12 +37,15 @@ def get_strategy(name="none"):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if key == "multiworker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable "
-                             "(cluster addresses and this process's task).")
+            raise ValueError(
+                "strategy 'multiworker' needs the TF_CONFIG environment variable "
+                "(cluster addresses and this process's task)."
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if key == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            tpu=os.environ.get("TPU_NAME", ""))
+            tpu=os.environ.get("TPU_NAME", "")
+        )
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
@@ -111,6 +122,7 @@ def multi_worker_fixes(model):
     def with_leading_axis(step):
         def wrapped(data):
             return keras.tree.map_structure(lambda v: tf.expand_dims(v, 0), step(data))
+
         return wrapped
 
     model._maybe_symbolic_build = maybe_symbolic_build

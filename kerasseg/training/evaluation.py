@@ -1,4 +1,5 @@
 """Scoring a model on a dataset split, and the validation batches a run scores on."""
+
 import keras
 import tensorflow as tf
 
@@ -27,8 +28,14 @@ def validation_batches(ds, batch_size=1, crop_size=None, ignore_index=255, multi
     from kerasseg import data
 
     if crop_size is not None or int(batch_size) != 1:
-        return data.prepare(ds, batch_size=batch_size, crop_size=crop_size, training=False,
-                            pad_multiple=multiple, ignore_index=ignore_index)
+        return data.prepare(
+            ds,
+            batch_size=batch_size,
+            crop_size=crop_size,
+            training=False,
+            pad_multiple=multiple,
+            ignore_index=ignore_index,
+        )
 
     def pad(image, mask):
         image = tf.cast(image, tf.float32)
@@ -69,11 +76,15 @@ def _check_classes(model, meta, dataset):
     num_classes = int(model.outputs[0].shape[-1])
     binary = num_classes == 1 and meta.num_classes == 2
     if num_classes == 1 and not binary:
-        raise ValueError(f"the model has one output channel (binary: background and "
-                         f"foreground) but dataset {dataset!r} has {meta.num_classes} classes.")
+        raise ValueError(
+            f"the model has one output channel (binary: background and "
+            f"foreground) but dataset {dataset!r} has {meta.num_classes} classes."
+        )
     if num_classes != meta.num_classes and not binary:
-        raise ValueError(f"the model predicts {num_classes} classes but dataset {dataset!r} "
-                         f"has {meta.num_classes}.")
+        raise ValueError(
+            f"the model predicts {num_classes} classes but dataset {dataset!r} "
+            f"has {meta.num_classes}."
+        )
     return num_classes, binary and output_kind(model) == "logits"
 
 
@@ -94,8 +105,19 @@ def _confusion_matrix(model, ds, cm, verbose):
     return cm.result().numpy()
 
 
-def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_size=None,
-             steps=None, dataset_options=None, verbose=1, check=True):
+def evaluate(
+    model,
+    dataset,
+    *,
+    data_dir=None,
+    split="val",
+    batch_size=1,
+    crop_size=None,
+    steps=None,
+    dataset_options=None,
+    verbose=1,
+    check=True,
+):
     """Score ``model`` on a dataset split: the ``metrics.summarize_confusion_matrix`` dict
     (mIoU, pixel accuracy, per-class IoU/accuracy/Dice, named by the model's class names when
     it carries its own, else by the dataset's).
@@ -117,11 +139,13 @@ def evaluate(model, dataset, *, data_dir=None, split="val", batch_size=1, crop_s
     raw = datasets.load(dataset, data_dir=data_dir, split=split, **dataset_options)
     if check:
         check_files(raw, meta.num_classes, meta.ignore_index)
-    ds = validation_batches(raw, batch_size, crop_size, meta.ignore_index,
-                            multiple=describe(model)["input_multiple"])
+    ds = validation_batches(
+        raw, batch_size, crop_size, meta.ignore_index, multiple=describe(model)["input_multiple"]
+    )
     if steps:
         ds = ds.take(int(steps))
-    cm = metrics.ConfusionMatrix(num_classes, ignore_index=meta.ignore_index,
-                                 from_logits=from_logits)
+    cm = metrics.ConfusionMatrix(
+        num_classes, ignore_index=meta.ignore_index, from_logits=from_logits
+    )
     matrix = _confusion_matrix(model, ds, cm, verbose)
     return metrics.summarize_confusion_matrix(matrix, class_names_for(model, meta.class_names))

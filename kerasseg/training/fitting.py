@@ -1,5 +1,6 @@
 """``fit``: ``model.fit`` with the run's files (checkpoints, history, curves, TensorBoard,
 backup), resuming an unfinished run and stopping at the first NaN."""
+
 import dataclasses
 import os
 import shutil
@@ -57,8 +58,7 @@ def _tensorboard_available(chief):
         import tensorboard  # noqa: F401
     except ImportError:
         if chief:
-            log("TensorBoard is not installed, so no logs/ are written "
-                "(pip install tensorboard).")
+            log("TensorBoard is not installed, so no logs/ are written (pip install tensorboard).")
         return False
     return True
 
@@ -94,36 +94,59 @@ def _run_callbacks(o, folder, resumed_from, chief):
     for ``fit``'s options ``o``."""
     guard = NaNGuard()
     checkpoints = RunCheckpoints(folder, o.monitor, o.mode, guard, resume=resumed_from > 0)
-    run_callbacks = [guard, LogLearningRate(), checkpoints,
-                     keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True)]
+    run_callbacks = [
+        guard,
+        LogLearningRate(),
+        checkpoints,
+        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+    ]
     logs_dir = None
     if o.tensorboard and _tensorboard_available(chief):
         logs_dir = os.path.join(o.output, "logs")
-        run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(folder, "logs"),
-                                                         write_graph=False, profile_batch=0))
+        run_callbacks.append(
+            keras.callbacks.TensorBoard(
+                os.path.join(folder, "logs"), write_graph=False, profile_batch=0
+            )
+        )
     run_callbacks += list(o.callbacks)
     # Last, so that a kill between two callbacks leaves the backup behind the other files
     # (the resumed run then redoes an epoch rather than skipping one).
-    run_callbacks.append(GuardedBackup(os.path.join(folder, "backup"), guard,
-                                       restore_from=os.path.join(o.output, "backup")))
+    run_callbacks.append(
+        GuardedBackup(
+            os.path.join(folder, "backup"), guard, restore_from=os.path.join(o.output, "backup")
+        )
+    )
     return run_callbacks, guard, checkpoints, logs_dir
 
 
 def _fit_arguments(o, run_callbacks):
     """``model.fit``'s keywords for ``fit``'s options ``o``."""
-    return dict(validation_data=o.validation_data, epochs=o.epochs, callbacks=run_callbacks,
-                steps_per_epoch=o.steps_per_epoch, validation_steps=o.validation_steps,
-                validation_freq=o.validation_freq, shuffle=False,
-                verbose=default_verbose() if o.verbose == "auto" else o.verbose)
+    return dict(
+        validation_data=o.validation_data,
+        epochs=o.epochs,
+        callbacks=run_callbacks,
+        steps_per_epoch=o.steps_per_epoch,
+        validation_steps=o.validation_steps,
+        validation_freq=o.validation_freq,
+        shuffle=False,
+        verbose=default_verbose() if o.verbose == "auto" else o.verbose,
+    )
 
 
 def _result(o, history, checkpoints, guard, **fields):
     return TrainResult(
-        model=o.model, history=dict(history.history), output=o.output, epochs=o.epochs,
+        model=o.model,
+        history=dict(history.history),
+        output=o.output,
+        epochs=o.epochs,
         best_path=os.path.join(o.output, "best.keras"),
-        last_path=os.path.join(o.output, "last.keras"), best_value=checkpoints.best,
-        best_epoch=checkpoints.best_epoch, diverged=guard.tripped, diverged_at=guard.where,
-        **fields)
+        last_path=os.path.join(o.output, "last.keras"),
+        best_value=checkpoints.best,
+        best_epoch=checkpoints.best_epoch,
+        diverged=guard.tripped,
+        diverged_at=guard.where,
+        **fields,
+    )
 
 
 def _finish(folder, guard, resumed_from, plot):
@@ -137,16 +160,36 @@ def _finish(folder, guard, resumed_from, plot):
 
 def _report_divergence(guard, resumed_from):
     good = guard.last_good_epoch + 1 if guard.last_good_epoch is not None else resumed_from
-    kept = (f"last.keras keeps epoch {good}" if good
-            else "no epoch finished cleanly, so no checkpoint was written")
-    log(f"training stopped: a loss or metric became NaN/inf ({guard.where}); {kept}. "
-        f"Try a lower learning rate, or turn mixed precision off.")
+    kept = (
+        f"last.keras keeps epoch {good}"
+        if good
+        else "no epoch finished cleanly, so no checkpoint was written"
+    )
+    log(
+        f"training stopped: a loss or metric became NaN/inf ({guard.where}); {kept}. "
+        f"Try a lower learning rate, or turn mixed precision off."
+    )
 
 
-def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_epoch=None,
-        validation_steps=None, validation_freq=1, monitor="val_mean_iou", mode="max",
-        callbacks=(), tensorboard=True, plot=True, strategy=None, overwrite=False,
-        verbose="auto"):
+def fit(
+    model,
+    train_data,
+    validation_data=None,
+    *,
+    output,
+    epochs,
+    steps_per_epoch=None,
+    validation_steps=None,
+    validation_freq=1,
+    monitor="val_mean_iou",
+    mode="max",
+    callbacks=(),
+    tensorboard=True,
+    plot=True,
+    strategy=None,
+    overwrite=False,
+    verbose="auto",
+):
     """``model.fit`` with the run's files: checkpoints, history, curves, TensorBoard, backup.
 
     ``model`` must be compiled (inside ``strategy.scope()`` when distributing). A folder holding
@@ -173,12 +216,21 @@ def fit(model, train_data, validation_data=None, *, output, epochs, steps_per_ep
     started = time.time()
     try:
         history = through_pipeline(
-            lambda: model.fit(train_data, **_fit_arguments(o, run_callbacks)))
+            lambda: model.fit(train_data, **_fit_arguments(o, run_callbacks))
+        )
     finally:
         if not chief:
             shutil.rmtree(folder, ignore_errors=True)
     seconds = time.time() - started
     if chief:
         _finish(folder, guard, resumed_from, plot)
-    return _result(o, history, checkpoints, guard, initial_epoch=resumed_from, seconds=seconds,
-                   chief=chief, logs_dir=logs_dir)
+    return _result(
+        o,
+        history,
+        checkpoints,
+        guard,
+        initial_epoch=resumed_from,
+        seconds=seconds,
+        chief=chief,
+        logs_dir=logs_dir,
+    )

@@ -1,4 +1,5 @@
 """Optimizers with the recipe's defaults and the poly schedule."""
+
 import keras
 
 from kerasseg.training.schedules import PolyDecay
@@ -13,8 +14,9 @@ OPTIMIZER_DEFAULTS = {"sgd": (0.01, 5e-4), "adamw": (1e-4, 0.01), "adam": (1e-3,
 def _key(name):
     key = str(name).lower()
     if key not in OPTIMIZER_DEFAULTS:
-        raise ValueError(f"Unknown optimizer {name!r}; valid optimizers: "
-                         f"{', '.join(OPTIMIZER_DEFAULTS)}.")
+        raise ValueError(
+            f"Unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZER_DEFAULTS)}."
+        )
     return key
 
 
@@ -23,9 +25,17 @@ def default_learning_rate(name):
     return OPTIMIZER_DEFAULTS[_key(name)][0]
 
 
-def make_optimizer(name="sgd", learning_rate=None, total_steps=None, warmup_steps=0,
-                   weight_decay="default", end_learning_rate=None, momentum=0.9, power=0.9,
-                   clipnorm=None):
+def make_optimizer(
+    name="sgd",
+    learning_rate=None,
+    total_steps=None,
+    warmup_steps=0,
+    weight_decay="default",
+    end_learning_rate=None,
+    momentum=0.9,
+    power=0.9,
+    clipnorm=None,
+):
     """An optimizer with the poly schedule over ``total_steps`` (a constant rate without it).
 
     name: "sgd" (momentum 0.9, lr 0.01, weight decay 5e-4: the reference recipe), "adamw"
@@ -43,8 +53,9 @@ def make_optimizer(name="sgd", learning_rate=None, total_steps=None, warmup_step
     wd = default_wd if isinstance(weight_decay, str) and weight_decay == "default" else weight_decay
     schedule = lr
     if total_steps:
-        schedule = PolyDecay(lr, total_steps, end_learning_rate, power=power,
-                             warmup_steps=warmup_steps)
+        schedule = PolyDecay(
+            lr, total_steps, end_learning_rate, power=power, warmup_steps=warmup_steps
+        )
     common = {"learning_rate": schedule, "clipnorm": clipnorm}
     if wd:
         common["weight_decay"] = float(wd)

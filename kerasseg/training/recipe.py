@@ -19,6 +19,7 @@ A run writes into its ``output`` folder:
 A loss that turns NaN or infinite stops the run at once; the checkpoints keep the last finite
 epoch. ``fit`` is the same machinery for a model and datasets you built yourself.
 """
+
 import os
 import types
 
@@ -67,8 +68,10 @@ def _count_steps(raw_train, batch_size, dataset, split):
         n = int(through_pipeline(lambda: raw_train.reduce(0, lambda count, _: count + 1)))
     steps = n // int(batch_size)
     if steps < 1:
-        raise ValueError(f"the {split!r} split of {dataset!r} has {n} samples, fewer than one "
-                         f"batch of {batch_size}.")
+        raise ValueError(
+            f"the {split!r} split of {dataset!r} has {n} samples, fewer than one "
+            f"batch of {batch_size}."
+        )
     return steps
 
 
@@ -92,35 +95,66 @@ def _load_data(task, config):
     # RGB-D sets (with_depth=True) give 4 channels; the backbones adapt their first layer.
     channels = raw_train.element_spec[0].shape[-1] or 3
     options = {"seed": config.seed, "ignore_index": task.ignore_index, **(config.augment or {})}
-    train_ds = data.prepare(raw_train, batch_size=config.batch_size, crop_size=config.crop_size,
-                            training=True, repeat=True, drop_remainder=True, **options)
+    train_ds = data.prepare(
+        raw_train,
+        batch_size=config.batch_size,
+        crop_size=config.crop_size,
+        training=True,
+        repeat=True,
+        drop_remainder=True,
+        **options,
+    )
     val_ds = None
     if config.val_split:
         raw_val = _load_split(task, config, config.val_split, config.val_dataset_options)
-        val_ds = validation_batches(raw_val, config.val_batch_size, config.val_crop_size,
-                                    task.ignore_index)
+        val_ds = validation_batches(
+            raw_val, config.val_batch_size, config.val_crop_size, task.ignore_index
+        )
     return train_ds, val_ds, int(steps), channels
 
 
 def _run_record(config, task, strategy, policy):
     """run.json: a record of the run for people (the model file describes itself)."""
-    fields = ("model", "backbone", "weights", "crop_size", "batch_size", "epochs",
-              "steps_per_epoch", "optimizer", "model_options", "dataset_options",
-              "val_dataset_options", "seed")
-    return {**{name: getattr(config, name) for name in fields},
-            "learning_rate": config.learning_rate or default_learning_rate(config.optimizer),
-            "num_classes": task.num_classes, "binary": task.binary, "dataset": task.dataset,
-            "class_names": task.class_names, "palette": task.palette,
-            "ignore_index": task.ignore_index, "precision": policy,
-            "strategy": type(strategy).__name__, "keras_version": keras.__version__}
+    fields = (
+        "model",
+        "backbone",
+        "weights",
+        "crop_size",
+        "batch_size",
+        "epochs",
+        "steps_per_epoch",
+        "optimizer",
+        "model_options",
+        "dataset_options",
+        "val_dataset_options",
+        "seed",
+    )
+    return {
+        **{name: getattr(config, name) for name in fields},
+        "learning_rate": config.learning_rate or default_learning_rate(config.optimizer),
+        "num_classes": task.num_classes,
+        "binary": task.binary,
+        "dataset": task.dataset,
+        "class_names": task.class_names,
+        "palette": task.palette,
+        "ignore_index": task.ignore_index,
+        "precision": policy,
+        "strategy": type(strategy).__name__,
+        "keras_version": keras.__version__,
+    }
 
 
 def _optimizer_factory(config):
     """Makes the run's optimizer (inside the strategy's scope): the poly decay spans the run."""
     total_steps = config.epochs * config.steps_per_epoch
-    return lambda: make_optimizer(config.optimizer, config.learning_rate, total_steps,
-                                  config.warmup_steps, config.weight_decay,
-                                  config.end_learning_rate)
+    return lambda: make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        total_steps,
+        config.warmup_steps,
+        config.weight_decay,
+        config.end_learning_rate,
+    )
 
 
 def _resolve(config, strategy):
@@ -150,29 +184,70 @@ def _run(config):
     if is_multi_worker(strategy):
         train_ds, val_ds = shard_by_element(train_ds), shard_by_element(val_ds)
     policy = precision_policy(config.mixed_precision)
-    net, n_outputs = build_compiled(config, task, strategy, policy, channels,
-                                    _optimizer_factory(config))
+    net, n_outputs = build_compiled(
+        config, task, strategy, policy, channels, _optimizer_factory(config)
+    )
     if n_outputs > 1:
         train_ds, val_ds = repeat_labels(train_ds, n_outputs), repeat_labels(val_ds, n_outputs)
     if is_chief(strategy):
         os.makedirs(config.output, exist_ok=True)
         record = _run_record(config, task, strategy, policy)
         write_run_json(os.path.join(config.output, "run.json"), record)
-    return fit(net, train_ds, val_ds, output=config.output, epochs=config.epochs,
-               steps_per_epoch=config.steps_per_epoch, validation_steps=config.val_steps,
-               validation_freq=config.validation_freq, tensorboard=config.tensorboard,
-               strategy=strategy, overwrite=config.overwrite, verbose=config.verbose)
+    return fit(
+        net,
+        train_ds,
+        val_ds,
+        output=config.output,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        validation_steps=config.val_steps,
+        validation_freq=config.validation_freq,
+        tensorboard=config.tensorboard,
+        strategy=strategy,
+        overwrite=config.overwrite,
+        verbose=config.verbose,
+    )
 
 
-def train(model="unet", dataset="shapes", *, output, backbone="default", weights="imagenet",
-          data_dir=None, epochs=50, batch_size=8, crop_size=512, steps_per_epoch=None,
-          val_steps=None, val_batch_size=1, val_crop_size=None, validation_freq=1,
-          optimizer="sgd", learning_rate=None, weight_decay="default", warmup_steps=0,
-          end_learning_rate=None, loss=None, binary="auto", aux_loss_weight=0.4,
-          mixed_precision=False,
-          jit_compile="auto", strategy="none", seed=0, train_split="train", val_split="val",
-          model_options=None, dataset_options=None, val_dataset_options=None, augment=None,
-          tensorboard=True, overwrite=False, verbose="auto", check=True):
+def train(
+    model="unet",
+    dataset="shapes",
+    *,
+    output,
+    backbone="default",
+    weights="imagenet",
+    data_dir=None,
+    epochs=50,
+    batch_size=8,
+    crop_size=512,
+    steps_per_epoch=None,
+    val_steps=None,
+    val_batch_size=1,
+    val_crop_size=None,
+    validation_freq=1,
+    optimizer="sgd",
+    learning_rate=None,
+    weight_decay="default",
+    warmup_steps=0,
+    end_learning_rate=None,
+    loss=None,
+    binary="auto",
+    aux_loss_weight=0.4,
+    mixed_precision=False,
+    jit_compile="auto",
+    strategy="none",
+    seed=0,
+    train_split="train",
+    val_split="val",
+    model_options=None,
+    dataset_options=None,
+    val_dataset_options=None,
+    augment=None,
+    tensorboard=True,
+    overwrite=False,
+    verbose="auto",
+    check=True,
+):
     """Build ``model`` by name, train it on ``dataset`` and write the run into ``output``.
 
     model, backbone, weights, model_options: what ``kerasseg.build(model, num_classes,

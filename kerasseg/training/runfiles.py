@@ -1,12 +1,23 @@
 """A run folder's files: checkpoints saved atomically, history.csv, best.json, run.json, the
 backup a resumed run starts from, and the check that refuses to overwrite a finished run."""
+
 import csv
 import json
 import os
 import sys
 
-__all__ = ["RUN_FILES", "log", "atomic_save", "backup_epoch", "trim_history", "read_history",
-           "check_output", "clear_run_files", "write_run_json", "load_run_info"]
+__all__ = [
+    "RUN_FILES",
+    "log",
+    "atomic_save",
+    "backup_epoch",
+    "trim_history",
+    "read_history",
+    "check_output",
+    "clear_run_files",
+    "write_run_json",
+    "load_run_info",
+]
 
 RUN_FILES = ("last.keras", "best.keras", "history.csv")
 
@@ -75,7 +86,8 @@ def check_output(output, overwrite):
     if found:
         raise FileExistsError(
             f"output folder {output!r} already holds a finished run ({', '.join(found)}); "
-            f"choose another output folder or pass overwrite=True (--overwrite) to replace it.")
+            f"choose another output folder or pass overwrite=True (--overwrite) to replace it."
+        )
 
 
 def clear_run_files(folder):

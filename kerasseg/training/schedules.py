@@ -3,6 +3,7 @@
 Cheap to import (Keras only): ``import kerasseg`` imports this module so that a ``.keras`` file
 compiled with ``PolyDecay`` loads with plain ``keras.models.load_model``.
 """
+
 import keras
 from keras import ops
 
@@ -26,15 +27,24 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
     run's total number of steps.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=None, power=0.9,
-                 warmup_steps=0, name="PolyDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        end_learning_rate=None,
+        power=0.9,
+        warmup_steps=0,
+        name="PolyDecay",
+    ):
         super().__init__()
         decay_steps, warmup_steps = int(decay_steps), int(warmup_steps)
         if decay_steps < 1:
             raise ValueError(f"PolyDecay: decay_steps must be >= 1; got {decay_steps}.")
         if not 0 <= warmup_steps < decay_steps:
-            raise ValueError(f"PolyDecay: warmup_steps must be in [0, decay_steps={decay_steps}); "
-                             f"got {warmup_steps}.")
+            raise ValueError(
+                f"PolyDecay: warmup_steps must be in [0, decay_steps={decay_steps}); "
+                f"got {warmup_steps}."
+            )
         if end_learning_rate is None:
             end_learning_rate = END_LR_FRACTION * float(initial_learning_rate)
         self.initial_learning_rate = float(initial_learning_rate)
@@ -50,7 +60,8 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
         span = float(self.decay_steps - self.warmup_steps)
         progress = ops.minimum(ops.maximum(step - warm, 0.0), span) / span
         lr = (self.initial_learning_rate - self.end_learning_rate) * ops.power(
-            1.0 - progress, self.power) + self.end_learning_rate
+            1.0 - progress, self.power
+        ) + self.end_learning_rate
         if self.warmup_steps:
             lr = ops.where(step < warm, self.initial_learning_rate * (step + 1.0) / warm, lr)
         return lr

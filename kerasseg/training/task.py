@@ -1,5 +1,6 @@
 """What a run trains: the dataset's classes (binary or not), the loss and metrics that score
 them, and the network built and compiled for them."""
+
 import dataclasses
 import inspect
 
@@ -44,19 +45,27 @@ class RunTask:
 def _binary_error(dataset, task, loss):
     why = "the loss is binary, so " if loss is not None and is_binary_loss(loss) else ""
     n = task.num_classes
-    return ValueError(f"binary training: {why}the dataset needs 2 classes (background, "
-                      f"foreground), but {dataset!r} has {n} "
-                      f"({', '.join(task.class_names[:6])}{', ...' if n > 6 else ''}).")
+    return ValueError(
+        f"binary training: {why}the dataset needs 2 classes (background, "
+        f"foreground), but {dataset!r} has {n} "
+        f"({', '.join(task.class_names[:6])}{', ...' if n > 6 else ''})."
+    )
 
 
 def run_task(dataset, meta, loss, binary, model_options):
     """The run's ``RunTask`` for a dataset described by ``meta``; a binary run (``binary``
     True, or "auto" with a binary loss) sets ``model_options["activation"]`` (sigmoid)."""
     if meta.task != "segmentation":
-        raise ValueError(f"dataset {dataset!r} is a {meta.task} set; train needs segmentation "
-                         f"masks.")
-    task = RunTask(dataset, int(meta.num_classes), int(meta.ignore_index),
-                   [str(n) for n in meta.class_names], np.asarray(meta.palette).tolist())
+        raise ValueError(
+            f"dataset {dataset!r} is a {meta.task} set; train needs segmentation masks."
+        )
+    task = RunTask(
+        dataset,
+        int(meta.num_classes),
+        int(meta.ignore_index),
+        [str(n) for n in meta.class_names],
+        np.asarray(meta.palette).tolist(),
+    )
     if isinstance(binary, str) and binary == "auto":
         binary = loss is not None and is_binary_loss(loss)
     if not binary:
@@ -65,8 +74,9 @@ def run_task(dataset, meta, loss, binary, model_options):
         raise _binary_error(dataset, task, loss)
     activation = model_options.setdefault("activation", "sigmoid")
     if activation not in ("sigmoid", None):
-        raise ValueError(f"binary training needs activation 'sigmoid' (or None for logits); "
-                         f"got {activation!r}.")
+        raise ValueError(
+            f"binary training needs activation 'sigmoid' (or None for logits); got {activation!r}."
+        )
     task.binary, task.from_logits = True, activation is None
     return task
 
@@ -78,12 +88,17 @@ def _loss_and_scores(task, loss):
     if task.binary:
         scored = dict(ignore_index=task.ignore_index, from_logits=task.from_logits)
         main = loss if loss is not None else losses.BinaryCrossEntropy(**scored)
-        return main, [metrics.MeanIoU(1, **scored), metrics.ForegroundIoU(1, **scored),
-                      metrics.PixelAccuracy(1, **scored)]
+        return main, [
+            metrics.MeanIoU(1, **scored),
+            metrics.ForegroundIoU(1, **scored),
+            metrics.PixelAccuracy(1, **scored),
+        ]
     main = loss if loss is not None else losses.CrossEntropy(ignore_index=task.ignore_index)
     k, ignore = task.num_classes, task.ignore_index
-    return main, [metrics.MeanIoU(k, ignore_index=ignore),
-                  metrics.PixelAccuracy(k, ignore_index=ignore)]
+    return main, [
+        metrics.MeanIoU(k, ignore_index=ignore),
+        metrics.PixelAccuracy(k, ignore_index=ignore),
+    ]
 
 
 def _compile(net, optimizer, loss, task, aux_loss_weight, jit_compile):
@@ -91,8 +106,11 @@ def _compile(net, optimizer, loss, task, aux_loss_weight, jit_compile):
     main_loss, scores = _loss_and_scores(task, loss)
     n = len(net.outputs)
     if n > 1:
-        compile_args = dict(loss=[main_loss] * n, loss_weights=[1.0] + [aux_loss_weight] * (n - 1),
-                            metrics=[scores] + [[] for _ in range(n - 1)])
+        compile_args = dict(
+            loss=[main_loss] * n,
+            loss_weights=[1.0] + [aux_loss_weight] * (n - 1),
+            metrics=[scores] + [[] for _ in range(n - 1)],
+        )
     else:
         compile_args = dict(loss=main_loss, metrics=scores)
     net.compile(optimizer=optimizer, jit_compile=jit_compile, **compile_args)
@@ -121,12 +139,17 @@ def build_compiled(config, task, strategy, policy, channels, optimizer):
     keras.config.set_dtype_policy(policy)
     try:
         with strategy.scope():
-            net = kerasseg.build(config.model, 1 if task.binary else task.num_classes,
-                                 backbone=config.backbone, weights=config.weights,
-                                 input_shape=(None, None, channels),
-                                 **_build_options(config.model, task, config.model_options))
-            n_outputs = _compile(net, optimizer(), config.loss, task, config.aux_loss_weight,
-                                 config.jit_compile)
+            net = kerasseg.build(
+                config.model,
+                1 if task.binary else task.num_classes,
+                backbone=config.backbone,
+                weights=config.weights,
+                input_shape=(None, None, channels),
+                **_build_options(config.model, task, config.model_options),
+            )
+            n_outputs = _compile(
+                net, optimizer(), config.loss, task, config.aux_loss_weight, config.jit_compile
+            )
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return net, n_outputs

@@ -12,6 +12,7 @@ Plots are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas without p
 work on machines without a display and leave pyplot's global state alone. Modules: ``colour``
 (palette, colorize, overlay), ``images`` (save_image, grid), ``plots``.
 """
+
 from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, overlay, palette
 from kerasseg.visualize.images import grid, save_image
 from kerasseg.visualize.plots import (
@@ -21,6 +22,17 @@ from kerasseg.visualize.plots import (
     plot_per_class_iou,
 )
 
-__all__ = ["palette", "colorize", "overlay", "save_image", "grid", "plot_history",
-           "plot_confusion_matrix", "plot_per_class_iou", "normalize_confusion_matrix",
-           "IGNORE_COLOUR", "as_mask", "as_rgb"]
+__all__ = [
+    "palette",
+    "colorize",
+    "overlay",
+    "save_image",
+    "grid",
+    "plot_history",
+    "plot_confusion_matrix",
+    "plot_per_class_iou",
+    "normalize_confusion_matrix",
+    "IGNORE_COLOUR",
+    "as_mask",
+    "as_rgb",
+]

@@ -1,4 +1,5 @@
 """Class colours: the palette, colour masks and overlays (RGB uint8 arrays)."""
+
 import cv2
 import numpy as np
 
@@ -22,8 +23,9 @@ def _as_palette(colours, mask):
         return make_palette(max(int(valid.max()) + 1 if valid.size else 1, 1))
     colours = np.asarray(colours)
     if colours.ndim != 2 or colours.shape[1] != 3:
-        raise ValueError(f"palette must be an array of RGB colours, shape (K, 3); got shape "
-                         f"{colours.shape}.")
+        raise ValueError(
+            f"palette must be an array of RGB colours, shape (K, 3); got shape {colours.shape}."
+        )
     if colours.size and (colours.min() < 0 or colours.max() > 255):
         raise ValueError("palette colours must be in [0, 255].")
     return colours.astype(np.uint8)
@@ -34,8 +36,9 @@ def as_mask(mask, where="mask"):
     if mask.ndim == 3 and mask.shape[-1] == 1:
         mask = mask[..., 0]
     if mask.ndim != 2:
-        raise ValueError(f"{where} must be a (H, W) array of class indices; got shape "
-                         f"{mask.shape}.")
+        raise ValueError(
+            f"{where} must be a (H, W) array of class indices; got shape {mask.shape}."
+        )
     if not np.issubdtype(mask.dtype, np.integer):
         if not np.all(np.equal(np.mod(mask, 1), 0)):
             raise ValueError(f"{where} must hold integer class indices; got dtype {mask.dtype}.")
@@ -58,8 +61,10 @@ def colorize(mask, palette=None, ignore_index=255, ignore_colour=IGNORE_COLOUR):
     labels = mask[~ignored]
     if labels.size and (labels.min() < 0 or labels.max() >= len(colours)):
         bad = labels.min() if labels.min() < 0 else labels.max()
-        raise ValueError(f"mask holds label {int(bad)}, outside the palette's {len(colours)} "
-                         f"colours [0, {len(colours) - 1}] and not ignore_index ({ignore_index}).")
+        raise ValueError(
+            f"mask holds label {int(bad)}, outside the palette's {len(colours)} "
+            f"colours [0, {len(colours) - 1}] and not ignore_index ({ignore_index})."
+        )
     out = np.empty(mask.shape + (3,), np.uint8)
     out[~ignored] = colours[labels]
     out[ignored] = np.asarray(ignore_colour, np.uint8)
@@ -73,8 +78,9 @@ def as_rgb(image, where="image"):
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"{where} must be RGB (H, W, 3) or grayscale (H, W); got shape "
-                         f"{image.shape}.")
+        raise ValueError(
+            f"{where} must be RGB (H, W, 3) or grayscale (H, W); got shape {image.shape}."
+        )
     image = image[..., :3]
     if image.dtype != np.uint8:
         image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -91,8 +97,9 @@ def overlay(image, mask, palette=None, alpha=0.5, ignore_index=255):
     image = as_rgb(image)
     mask = as_mask(mask)
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} differs from the image's size "
-                         f"{image.shape[:2]}.")
+        raise ValueError(
+            f"mask shape {mask.shape} differs from the image's size {image.shape[:2]}."
+        )
     colours = colorize(mask, palette, ignore_index)
     blended = cv2.addWeighted(image, 1.0 - alpha, colours, alpha, 0.0)
     if ignore_index is not None:

@@ -1,4 +1,5 @@
 """Writing images and side-by-side grids (image | truth | prediction)."""
+
 import os
 
 import cv2
@@ -22,8 +23,9 @@ def save_image(path, rgb):
         if image.dtype not in (np.uint8, np.uint16):
             image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     else:
-        raise ValueError(f"save_image: expected (H, W, 3) RGB or (H, W) grayscale; got shape "
-                         f"{image.shape}.")
+        raise ValueError(
+            f"save_image: expected (H, W, 3) RGB or (H, W) grayscale; got shape {image.shape}."
+        )
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     try:
@@ -31,8 +33,10 @@ def save_image(path, rgb):
     except cv2.error as error:
         raise ValueError(f"save_image: could not write {path!r}: {error}") from error
     if not ok:
-        raise ValueError(f"save_image: could not write {path!r} (is the extension an image "
-                         "format OpenCV knows, e.g. .png or .jpg?).")
+        raise ValueError(
+            f"save_image: could not write {path!r} (is the extension an image "
+            "format OpenCV knows, e.g. .png or .jpg?)."
+        )
     return path
 
 
@@ -54,9 +58,11 @@ def grid(images, truths, predictions, palette=None, path=None, gap=4, ignore_ind
     images, predictions = list(images), list(predictions)
     truths = None if truths is None else list(truths)
     if len(predictions) != len(images) or (truths is not None and len(truths) != len(images)):
-        raise ValueError(f"grid: got {len(images)} images, "
-                         f"{'no' if truths is None else len(truths)} truths and "
-                         f"{len(predictions)} predictions; the counts must match.")
+        raise ValueError(
+            f"grid: got {len(images)} images, "
+            f"{'no' if truths is None else len(truths)} truths and "
+            f"{len(predictions)} predictions; the counts must match."
+        )
     if not images:
         raise ValueError("grid: no images given.")
     if palette is None:
@@ -67,16 +73,19 @@ def grid(images, truths, predictions, palette=None, path=None, gap=4, ignore_ind
     for i, image in enumerate(images):
         cells = [as_rgb(image, f"images[{i}]")]
         maps = ([truths[i]] if truths is not None else []) + [predictions[i]]
-        for name, labels in zip(("truths", "predictions")[-len(maps):], maps):
+        for name, labels in zip(("truths", "predictions")[-len(maps) :], maps):
             labels = as_mask(labels, f"{name}[{i}]")
             if labels.shape != cells[0].shape[:2]:
-                raise ValueError(f"grid: {name}[{i}] has shape {labels.shape}, its image "
-                                 f"{cells[0].shape[:2]}.")
+                raise ValueError(
+                    f"grid: {name}[{i}] has shape {labels.shape}, its image {cells[0].shape[:2]}."
+                )
             cells.append(colorize(labels, palette, ignore_index))
         rows.append(_join(cells, axis=1, gap=gap))
     width = max(row.shape[1] for row in rows)
-    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)),
-                   constant_values=_GAP_COLOUR) for row in rows]
+    rows = [
+        np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=_GAP_COLOUR)
+        for row in rows
+    ]
     picture = _join(rows, axis=0, gap=gap)
     if path is not None:
         save_image(path, picture)
@@ -94,6 +103,8 @@ def _join(parts, axis, gap):
         pieces.append(part)
     if axis == 1:
         height = max(p.shape[0] for p in pieces)
-        pieces = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)),
-                         constant_values=_GAP_COLOUR) for p in pieces]
+        pieces = [
+            np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=_GAP_COLOUR)
+            for p in pieces
+        ]
     return np.concatenate(pieces, axis=axis)

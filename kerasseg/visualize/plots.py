@@ -5,14 +5,19 @@ Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot), so the
 machines and do not touch pyplot's global state; show one in a notebook by leaving it as the
 cell's value, or pass ``path`` to write it.
 """
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from kerasseg.training.curves import plot_history
 
-__all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_iou",
-           "normalize_confusion_matrix"]
+__all__ = [
+    "plot_history",
+    "plot_confusion_matrix",
+    "plot_per_class_iou",
+    "normalize_confusion_matrix",
+]
 
 # Above this many classes the per-cell numbers become unreadable and are left out.
 _MAX_ANNOTATED_CLASSES = 25
@@ -104,8 +109,13 @@ def plot_per_class_iou(ious, class_names=None, path=None):
     positions = np.arange(n)
     ax.barh(positions, np.where(defined, ious, 0.0), color="tab:blue")
     for y, (v, ok) in enumerate(zip(ious, defined)):
-        ax.text(min(v, 0.9) + 0.01 if ok else 0.01, y, f"{100 * v:.1f}" if ok else "n/a",
-                va="center", fontsize=8)
+        ax.text(
+            min(v, 0.9) + 0.01 if ok else 0.01,
+            y,
+            f"{100 * v:.1f}" if ok else "n/a",
+            va="center",
+            fontsize=8,
+        )
     if defined.any():
         mean = float(ious[defined].mean())
         ax.axvline(mean, color="tab:red", linestyle="--", label=f"mIoU {100 * mean:.1f}")

@@ -10,6 +10,7 @@ with the original.
 The checks run with whatever ``TF_ENABLE_ONEDNN_OPTS`` the environment sets (the suite runs
 the layer tests under both settings).
 """
+
 from tests.harness.common import (
     TOLERANCE,
     assert_close,
@@ -45,10 +46,31 @@ from tests.harness.segmenter import (
 )
 
 __all__ = [
-    "SIZES", "TOLERANCE", "ModelCache", "assert_activation", "assert_close",
-    "assert_frozen_backbone", "assert_logits_of", "assert_same_outputs",
-    "assert_trainable_backbone", "check_config", "check_description", "check_freeze",
-    "check_gradient", "check_keras_file", "check_layer_config", "check_model_file",
-    "check_outputs", "check_rebuild", "check_static_sizes", "find_encoder", "gradients",
-    "images", "normal", "outputs_of", "run_block_test", "run_layer_test", "run_segmenter_test",
+    "SIZES",
+    "TOLERANCE",
+    "ModelCache",
+    "assert_activation",
+    "assert_close",
+    "assert_frozen_backbone",
+    "assert_logits_of",
+    "assert_same_outputs",
+    "assert_trainable_backbone",
+    "check_config",
+    "check_description",
+    "check_freeze",
+    "check_gradient",
+    "check_keras_file",
+    "check_layer_config",
+    "check_model_file",
+    "check_outputs",
+    "check_rebuild",
+    "check_static_sizes",
+    "find_encoder",
+    "gradients",
+    "images",
+    "normal",
+    "outputs_of",
+    "run_block_test",
+    "run_layer_test",
+    "run_segmenter_test",
 ]

@@ -1,4 +1,5 @@
 """What the harness's checks share: inputs, outputs, gradients, and the one tolerance."""
+
 import os
 import tempfile
 
@@ -41,7 +42,6 @@ def gradients(fn, inputs, variables=()):
     return out, tape.gradient(loss, list(inputs) + list(variables))
 
 
-
 def assert_close(got, want, atol=1e-4, rtol=1e-4):
     """Two computations of the same thing (a fast kernel and the stock one) agree."""
     for g, w in zip(got, want):
@@ -61,4 +61,3 @@ def varied_sum(outputs):
             weights = tf.reshape(tf.cos(tf.range(tf.size(y), dtype=y.dtype)), tf.shape(y))
             total += tf.reduce_sum(tf.sin(y) * weights)
     return total
-

@@ -1,6 +1,7 @@
 """``run_layer_test`` and ``run_block_test``: what every registered layer and every block
 promises (output shape, config, serialization, a ``.keras`` round trip without custom_objects,
 a finite gradient), under whatever ``TF_ENABLE_ONEDNN_OPTS`` the environment sets."""
+
 import os
 
 import keras
@@ -12,8 +13,7 @@ from tests.harness.common import assert_same_outputs, outputs_of, tmp_dir, varie
 
 def _as_inputs(input_shapes, inputs, seed):
     if inputs is not None:
-        return [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple))
-                                        else [inputs])]
+        return [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     shapes = [input_shapes] if isinstance(input_shapes[0], (int, type(None))) else input_shapes
     rng = np.random.default_rng(seed)
     return [rng.normal(size=shape).astype("float32") for shape in shapes]
@@ -23,12 +23,14 @@ def _is_float(array):
     return np.issubdtype(np.asarray(array).dtype, np.floating)
 
 
-
 def _check_shapes(outputs, expected_output_shape):
     if expected_output_shape is None:
         return
-    expected = (expected_output_shape if isinstance(expected_output_shape, list)
-                else [expected_output_shape])
+    expected = (
+        expected_output_shape
+        if isinstance(expected_output_shape, list)
+        else [expected_output_shape]
+    )
     assert [tuple(y.shape) for y in outputs] == [tuple(s) for s in expected]
 
 
@@ -73,9 +75,19 @@ def _functional(arrays, fn, name):
     return keras.Model(symbolic, fn(*symbolic), name=name)
 
 
-def run_layer_test(layer_cls, init_kwargs=None, input_shapes=None, *, inputs=None,
-                   call_kwargs=None, expected_output_shape=None, grad_inputs=None,
-                   expected_trainable_weights=None, tmp_path=None, seed=0):
+def run_layer_test(
+    layer_cls,
+    init_kwargs=None,
+    input_shapes=None,
+    *,
+    inputs=None,
+    call_kwargs=None,
+    expected_output_shape=None,
+    grad_inputs=None,
+    expected_trainable_weights=None,
+    tmp_path=None,
+    seed=0,
+):
     """Check a registered layer: output shape, config, serialization, saving, gradient.
 
     input_shapes: one shape or a list of shapes (batch included) of random float inputs
@@ -89,8 +101,9 @@ def run_layer_test(layer_cls, init_kwargs=None, input_shapes=None, *, inputs=Non
     init_kwargs, call_kwargs = dict(init_kwargs or {}), dict(call_kwargs or {})
     arrays = _as_inputs(input_shapes, inputs, seed)
     layer = layer_cls(**init_kwargs)
-    outputs = [keras.ops.convert_to_numpy(y)
-               for y in keras.tree.flatten(layer(*arrays, **call_kwargs))]
+    outputs = [
+        keras.ops.convert_to_numpy(y) for y in keras.tree.flatten(layer(*arrays, **call_kwargs))
+    ]
     _check_shapes(outputs, expected_output_shape)
     if expected_trainable_weights is not None:
         assert len(layer.trainable_weights) == expected_trainable_weights
@@ -101,13 +114,23 @@ def run_layer_test(layer_cls, init_kwargs=None, input_shapes=None, *, inputs=Non
     assert type(loaded.get_layer(layer.name)) is layer_cls
     if grad_inputs is None:
         grad_inputs = [i for i, a in enumerate(arrays) if _is_float(a)]
-    check_gradient(lambda *xs: layer(*xs, **call_kwargs), arrays, layer.trainable_weights,
-                   grad_inputs)
+    check_gradient(
+        lambda *xs: layer(*xs, **call_kwargs), arrays, layer.trainable_weights, grad_inputs
+    )
     return layer, outputs
 
 
-def run_block_test(block, input_shapes=None, *, inputs=None, expected_output_shape=None,
-                   grad_inputs=None, tmp_path=None, seed=0, name="block"):
+def run_block_test(
+    block,
+    input_shapes=None,
+    *,
+    inputs=None,
+    expected_output_shape=None,
+    grad_inputs=None,
+    tmp_path=None,
+    seed=0,
+    name="block",
+):
     """The layer checks for a block function (``block(*symbolic_inputs) -> outputs``, e.g.
     ``lambda x: residual_conv_unit(x, "rcu")``): built into a functional model, its config
     rebuilds it, ``.keras`` round trip, gradient w.r.t. inputs and weights. Returns
@@ -120,10 +143,12 @@ def run_block_test(block, input_shapes=None, *, inputs=None, expected_output_sha
     assert all(np.all(np.isfinite(y)) for y in outputs)
     clone = keras.Model.from_config(model.get_config())
     assert [layer.get_config() for layer in clone.layers] == [
-        layer.get_config() for layer in model.layers]
+        layer.get_config() for layer in model.layers
+    ]
     check_model_file(model, arrays, tmp_path)
     if grad_inputs is None:
         grad_inputs = [i for i, a in enumerate(arrays) if _is_float(a)]
-    check_gradient(lambda *xs: model(list(xs), training=True), arrays,
-                   model.trainable_weights, grad_inputs)
+    check_gradient(
+        lambda *xs: model(list(xs), training=True), arrays, model.trainable_weights, grad_inputs
+    )
     return model, outputs

@@ -1,6 +1,7 @@
 """``run_segmenter_test``: what every kerasseg builder promises (DESIGN.md, "Models" and "The
 Segmenter task class"), checked on one builder and its options; ``ModelCache`` builds each
 configuration once per test module."""
+
 import inspect
 import os
 
@@ -60,8 +61,16 @@ def check_description(model, fn, name, kwargs, num_classes, expected_multiple):
     """The Segmenter's description: what the builder was asked for, and its multiple."""
     assert isinstance(model, Segmenter), type(model)
     info = model.describe()
-    assert set(info) == {"task", "num_classes", "class_names", "palette", "input_multiple",
-                         "backbone", "builder", "builder_args"}
+    assert set(info) == {
+        "task",
+        "num_classes",
+        "class_names",
+        "palette",
+        "input_multiple",
+        "backbone",
+        "builder",
+        "builder_args",
+    }
     assert info["task"] == "semantic"
     assert info["num_classes"] == num_classes
     expected_names = kwargs.get("class_names") or default_class_names(num_classes)
@@ -172,8 +181,11 @@ def check_static_sizes(build, kwargs, size, multiple, channels=3):
     """A static size off the multiple is a ValueError naming the side and the multiple."""
     h, w = size
     for side, shape in (("height", (h + 1, w, channels)), ("width", (h, w + 1, channels))):
-        with pytest.raises(ValueError, match=rf"{side} {shape[0 if side == 'height' else 1]}"
-                                             rf"\b.*multiple of {multiple}\b"):
+        with pytest.raises(
+            ValueError,
+            match=rf"{side} {shape[0 if side == 'height' else 1]}"
+            rf"\b.*multiple of {multiple}\b",
+        ):
             build(**{**kwargs, "input_shape": shape})
 
 
@@ -188,10 +200,24 @@ def check_rebuild(model):
     return rebuilt
 
 
-def run_segmenter_test(builder, kwargs=None, *, num_classes, sizes=SIZES,
-                       expected_multiple=None, expected_params=None, model=None,
-                       encoder_name=None, freeze=True, save=True, config=True,
-                       static_size=True, at_multiple=True, rebuild=False, tmp_path=None):
+def run_segmenter_test(
+    builder,
+    kwargs=None,
+    *,
+    num_classes,
+    sizes=SIZES,
+    expected_multiple=None,
+    expected_params=None,
+    model=None,
+    encoder_name=None,
+    freeze=True,
+    save=True,
+    config=True,
+    static_size=True,
+    at_multiple=True,
+    rebuild=False,
+    tmp_path=None,
+):
     """Check a builder's model against the builder contract; returns the model.
 
     builder: a builder (``kerasseg.unet``) or its registered name. kwargs: its options
@@ -261,8 +287,7 @@ class ModelCache:
 
     def run(self, builder, kwargs=None, *, num_classes, **options):
         model = self.get(builder, num_classes, **(kwargs or {}))
-        return run_segmenter_test(builder, kwargs, num_classes=num_classes, model=model,
-                                  **options)
+        return run_segmenter_test(builder, kwargs, num_classes=num_classes, model=model, **options)
 
 
 def assert_logits_of(probabilities_model, logits_model, x):

@@ -11,6 +11,7 @@ convolution with batch norm recombines the gated maps.
 sides a multiple of 2**depth); a registry backbone (default resnet50) gives gates on its taps,
 sides a multiple of 32. The decoder is U-Net's (kerasseg.models.unet).
 """
+
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
@@ -25,8 +26,9 @@ def attention_gate(skip, gating, name, inter_channels=None):
     """
     channels = skip.shape[-1]
     inter = inter_channels or max(channels // 2, 1)
-    theta = layers.Conv2D(inter, 2, strides=2, padding="same", use_bias=False,
-                          name=f"{name}_theta")(skip)
+    theta = layers.Conv2D(
+        inter, 2, strides=2, padding="same", use_bias=False, name=f"{name}_theta"
+    )(skip)
     phi = layers.Conv2D(inter, 1, name=f"{name}_phi")(gating)
     # Equal sizes for inputs at the model's multiple; snapping keeps odd encoders aligned.
     phi = upsample_like(phi, theta, "nearest", name=f"{name}_phi_align")
@@ -40,19 +42,43 @@ def attention_gate(skip, gating, name, inter_channels=None):
 
 
 @register_model("attention_unet")
-def attention_unet(num_classes, *, backbone="resnet50", weights="imagenet",
-                   input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
-                   filters=64, depth=4, batch_norm=True, decoder_filters=DEFAULT_DECODER_FILTERS,
-                   upsampling=None, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
-                   name=None):
+def attention_unet(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    filters=64,
+    depth=4,
+    batch_norm=True,
+    decoder_filters=DEFAULT_DECODER_FILTERS,
+    upsampling=None,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """Attention U-Net.
 
     backbone: a registry name (default "resnet50"; sides a multiple of 32) or None for the
         paper encoder (sides a multiple of 2**depth).
     filters, depth, decoder_filters, upsampling: as for ``unet``.
     """
-    return build_unet("attention_unet", num_classes, backbone=backbone, weights=weights,
-                      input_shape=input_shape, activation=activation,
-                      freeze_backbone=freeze_backbone, filters=filters, depth=depth,
-                      batch_norm=batch_norm, decoder_filters=decoder_filters,
-                      upsampling=upsampling, name=name, gate=attention_gate)
+    return build_unet(
+        "attention_unet",
+        num_classes,
+        backbone=backbone,
+        weights=weights,
+        input_shape=input_shape,
+        activation=activation,
+        freeze_backbone=freeze_backbone,
+        filters=filters,
+        depth=depth,
+        batch_norm=batch_norm,
+        decoder_filters=decoder_filters,
+        upsampling=upsampling,
+        name=name,
+        gate=attention_gate,
+    )

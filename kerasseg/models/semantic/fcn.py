@@ -19,6 +19,7 @@ fc6/fc7 to convert); every registry backbone with those three maps is accepted.
 
 Input height and width must be multiples of 32.
 """
+
 import keras
 import numpy as np
 from keras import layers
@@ -55,8 +56,15 @@ def _vgg_pools(encoder):
 def _upsample(x, factor, num_classes, trainable, name):
     """Learned x``factor`` upsampling: a 2*factor transposed convolution, bilinear at start."""
     return layers.Conv2DTranspose(
-        num_classes, 2 * factor, strides=factor, padding="same", use_bias=False,
-        kernel_initializer=BilinearUpsampling(), trainable=trainable, name=name)(x)
+        num_classes,
+        2 * factor,
+        strides=factor,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=BilinearUpsampling(),
+        trainable=trainable,
+        name=name,
+    )(x)
 
 
 def _score(x, num_classes, name, zero=False):
@@ -95,7 +103,8 @@ def fc_to_conv_weights(vgg_with_top, fcn_model):
         if kernel.size != np.prod(shape):
             raise ValueError(
                 f"Cannot convert {dense_name} {kernel.shape} into {conv_name} {shape}: "
-                f"fc_filters must be {FC_FILTERS} to use the ImageNet classifier weights.")
+                f"fc_filters must be {FC_FILTERS} to use the ImageNet classifier weights."
+            )
         conv.set_weights([kernel.reshape(shape), bias])
 
 
@@ -107,14 +116,31 @@ def _load_vgg_imagenet(backbone, encoder, model):
     fc_to_conv_weights(full, model)
 
 
-def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
-               freeze_backbone, fc_filters, dropout, learn_upsampling, name):
+def _build_fcn(
+    variant,
+    num_classes,
+    backbone,
+    weights,
+    input_shape,
+    activation,
+    freeze_backbone,
+    fc_filters,
+    dropout,
+    learn_upsampling,
+    name,
+):
     arch = f"fcn{variant}s"
     input_shape = base.check_args(arch, num_classes, activation, input_shape, MULTIPLE)
     is_vgg = backbone in VGG_BACKBONES
     convert = is_vgg and weights == "imagenet" and fc_filters == FC_FILTERS
-    encoder = base.encoder(arch, backbone, input_shape, None if convert else weights,
-                           freeze_backbone, allowed=fcn_backbones())
+    encoder = base.encoder(
+        arch,
+        backbone,
+        input_shape,
+        None if convert else weights,
+        freeze_backbone,
+        allowed=fcn_backbones(),
+    )
     inputs = base.model_input(input_shape)
     if is_vgg:
         pool3, pool4, x = _vgg_pools(encoder)(inputs)
@@ -134,38 +160,95 @@ def _build_fcn(variant, num_classes, backbone, weights, input_shape, activation,
         x = _upsample(x, 8, num_classes, learn_upsampling, "upscore8")
     # The last upsampling already gives class scores: only align and activate.
     outputs = base.head(x, inputs, num_classes, activation, classifier=False)
-    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}",
-                           multiple=MULTIPLE)
+    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone}", multiple=MULTIPLE)
     if convert:
         _load_vgg_imagenet(backbone, encoder, model)
     return base.load_weights(model, encoder, weights, arch)
 
 
 @register_model("fcn32s")
-def fcn32s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
-          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
-          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
-          name=None):
+def fcn32s(
+    num_classes,
+    *,
+    backbone="vgg16",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    fc_filters=FC_FILTERS,
+    dropout=0.5,
+    learn_upsampling=True,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """FCN-32s (Long et al. 2015): fc7 alone, upsampled 32x; options as ``fcn8s``."""
-    return _build_fcn(32, num_classes, backbone, weights, input_shape, activation,
-                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)
+    return _build_fcn(
+        32,
+        num_classes,
+        backbone,
+        weights,
+        input_shape,
+        activation,
+        freeze_backbone,
+        fc_filters,
+        dropout,
+        learn_upsampling,
+        name,
+    )
 
 
 @register_model("fcn16s")
-def fcn16s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
-          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
-          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
-          name=None):
+def fcn16s(
+    num_classes,
+    *,
+    backbone="vgg16",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    fc_filters=FC_FILTERS,
+    dropout=0.5,
+    learn_upsampling=True,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """FCN-16s (Long et al. 2015): fc7 and pool4 fused, upsampled 16x; options as ``fcn8s``."""
-    return _build_fcn(16, num_classes, backbone, weights, input_shape, activation,
-                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)
+    return _build_fcn(
+        16,
+        num_classes,
+        backbone,
+        weights,
+        input_shape,
+        activation,
+        freeze_backbone,
+        fc_filters,
+        dropout,
+        learn_upsampling,
+        name,
+    )
 
 
 @register_model("fcn8s")
-def fcn8s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
-          activation="softmax", freeze_backbone=False, fc_filters=FC_FILTERS, dropout=0.5,
-          learn_upsampling=True, class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
-          name=None):
+def fcn8s(
+    num_classes,
+    *,
+    backbone="vgg16",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    fc_filters=FC_FILTERS,
+    dropout=0.5,
+    learn_upsampling=True,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """FCN-8s (Long et al. 2015): scores of fc7, pool4 and pool3 fused; see the module
     docstring.
 
@@ -179,5 +262,16 @@ def fcn8s(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(Non
     learn_upsampling: False fixes the bilinear transposed convolutions.
     freeze_backbone freezes the convolutional encoder; fc6/fc7 stay trainable.
     """
-    return _build_fcn(8, num_classes, backbone, weights, input_shape, activation,
-                      freeze_backbone, fc_filters, dropout, learn_upsampling, name)
+    return _build_fcn(
+        8,
+        num_classes,
+        backbone,
+        weights,
+        input_shape,
+        activation,
+        freeze_backbone,
+        fc_filters,
+        dropout,
+        learn_upsampling,
+        name,
+    )

@@ -7,13 +7,13 @@ ReLU - 2x bilinear upsampling until it reaches stride 4 (the stride-4 level has 
 upsampling); the four are summed, classified by a 1x1 convolution and upsampled 4x to the
 input's size. Inputs: sides a multiple of 32.
 """
-import keras
+
 from keras import layers
 
 from kerasseg.layers import conv_bn_act, upsample_like
 from kerasseg.models import base
-from kerasseg.necks import LEVELS, feature_pyramid
 from kerasseg.models.registry import BN_MOMENTUM, register_model
+from kerasseg.necks import LEVELS, feature_pyramid
 
 NORMS = ("group", "batch")
 
@@ -21,8 +21,14 @@ NORMS = ("group", "batch")
 def _conv_norm_relu(x, filters, norm, groups, name):
     if norm == "batch":
         return conv_bn_act(x, filters, 3, name=name)
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
+    )(x)
     x = layers.GroupNormalization(groups, name=f"{name}_gn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
@@ -45,10 +51,24 @@ def semantic_head(pyramid, filters, norm, groups, name="seg"):
 
 
 @register_model("fpn")
-def fpn(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
-        activation="softmax", freeze_backbone=False, pyramid_filters=256, head_filters=128,
-        norm="group", groups=32, dropout=0.0, class_names=None, palette=None,
-        bn_momentum=BN_MOMENTUM, name=None):
+def fpn(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    pyramid_filters=256,
+    head_filters=128,
+    norm="group",
+    groups=32,
+    dropout=0.0,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """Semantic FPN.
 
     backbone: a registry name (default "resnet50").
@@ -60,8 +80,9 @@ def fpn(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(No
     if norm not in NORMS:
         raise ValueError(f"{arch}: norm must be one of {NORMS}; got {norm!r}.")
     if norm == "group" and head_filters % groups:
-        raise ValueError(f"{arch}: head_filters {head_filters} is not divisible by "
-                         f"groups {groups}.")
+        raise ValueError(
+            f"{arch}: head_filters {head_filters} is not divisible by groups {groups}."
+        )
     input_shape = base.check_args(arch, num_classes, activation, input_shape, 32)
     inputs = base.model_input(input_shape)
     encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)

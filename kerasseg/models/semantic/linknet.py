@@ -15,18 +15,25 @@ layer is a 2x2 transposed convolution to the classes; with the stride-4 first st
 keras.applications ResNets the feature map is already at full size there, so it is a 1x1
 convolution. Inputs: sides a multiple of 32.
 """
-import keras
+
 from keras import layers
 
-from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.layers import FusedBatchNormalization
+from kerasseg.layers import FusedBatchNormalization, conv_bn_act, upsample_like
 from kerasseg.models import base
 from kerasseg.models.registry import BN_MOMENTUM, register_model
 
+
 def _upsample_bn_relu(x, filters, upsampling, name, target=None):
     if upsampling == "transpose":
-        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer="he_normal", name=f"{name}_conv")(x)
+        x = layers.Conv2DTranspose(
+            filters,
+            3,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            name=f"{name}_conv",
+        )(x)
         if target is not None:
             x = upsample_like(x, target, "nearest", name=f"{name}_align")
         x = FusedBatchNormalization(name=f"{name}_bn")(x)
@@ -50,10 +57,21 @@ def decoder_block(x, out_filters, upsampling, name, skip=None):
 
 
 @register_model("linknet")
-def linknet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
-            activation="softmax", freeze_backbone=False, final_filters=(64, 32),
-            upsampling="transpose", class_names=None, palette=None, bn_momentum=BN_MOMENTUM,
-            name=None):
+def linknet(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    final_filters=(64, 32),
+    upsampling="transpose",
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """LinkNet.
 
     backbone: a registry name (default "resnet50"; the paper's ResNet18 is not available).
@@ -64,8 +82,9 @@ def linknet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape
     """
     arch = "linknet"
     if upsampling not in ("transpose", "nearest"):
-        raise ValueError(f"{arch}: upsampling must be 'transpose' or 'nearest'; "
-                         f"got {upsampling!r}.")
+        raise ValueError(
+            f"{arch}: upsampling must be 'transpose' or 'nearest'; got {upsampling!r}."
+        )
     if len(final_filters) != 2:
         raise ValueError(f"{arch}: final_filters needs 2 widths; got {final_filters}.")
     input_shape = base.check_args(arch, num_classes, activation, input_shape, 32)

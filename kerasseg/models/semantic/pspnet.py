@@ -14,7 +14,7 @@ first, named ``output`` and ``aux_output``; train with e.g.
 first. Backbones: those ``kerasseg.backbones.dilation`` can dilate. Input sides: multiples of
 ``output_stride``.
 """
-import keras
+
 from keras import layers
 
 from kerasseg.backbones import check_output_stride
@@ -33,10 +33,25 @@ def _aux_head(x, inputs, num_classes, activation, filters, dropout):
 
 
 @register_model("pspnet")
-def pspnet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
-           activation="softmax", freeze_backbone=False, output_stride=8, bins=BINS,
-           filters=512, dropout=0.1, aux_head=False, aux_filters=256, class_names=None,
-           palette=None, bn_momentum=BN_MOMENTUM, name=None):
+def pspnet(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    output_stride=8,
+    bins=BINS,
+    filters=512,
+    dropout=0.1,
+    aux_head=False,
+    aux_filters=256,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """PSPNet; see the module docstring.
 
     output_stride: 8 (the paper's) or 16. bins: the pooling grids (1, 2, 3, 6).
@@ -48,15 +63,19 @@ def pspnet(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
     if not bins or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in bins):
         raise ValueError(f"pspnet: bins must be positive integers; got {bins!r}.")
     inputs = base.model_input(input_shape)
-    encoder, feats = dilated_features("pspnet", backbone, input_shape, weights, freeze_backbone,
-                                      output_stride, inputs)
+    encoder, feats = dilated_features(
+        "pspnet", backbone, input_shape, weights, freeze_backbone, output_stride, inputs
+    )
     x = pyramid_pooling_module(feats[32], tuple(bins), name="ppm")
     x = conv_bn_act(x, filters, 3, name="ppm_fuse")
     x = layers.Dropout(dropout, name="ppm_dropout")(x)
     outputs = base.head(x, inputs, num_classes, activation)
     if aux_head:
-        outputs = [outputs, _aux_head(feats[16], inputs, num_classes, activation, aux_filters,
-                                      dropout)]
-    model = base.segmenter(inputs, outputs, name=name or f"pspnet_{backbone}",
-                           multiple=output_stride)
+        outputs = [
+            outputs,
+            _aux_head(feats[16], inputs, num_classes, activation, aux_filters, dropout),
+        ]
+    model = base.segmenter(
+        inputs, outputs, name=name or f"pspnet_{backbone}", multiple=output_stride
+    )
     return base.load_weights(model, encoder, weights, "pspnet")

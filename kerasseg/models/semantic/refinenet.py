@@ -12,7 +12,7 @@ Deviation from the paper: its best models use ResNet-101 (``backbone="resnet101"
 the default here is resnet50, like the rest of the zoo (99.1 M parameters at 21 classes;
 118.2 M with resnet101). Inputs: sides a multiple of 32.
 """
-import keras
+
 from keras import layers
 
 from kerasseg.layers import refinenet_block, residual_conv_unit
@@ -26,10 +26,21 @@ DEFAULT_WIDTHS = (512, 256, 256, 256)
 
 
 @register_model("refinenet")
-def refinenet(num_classes, *, backbone="resnet50", weights="imagenet",
-              input_shape=(None, None, 3), activation="softmax", freeze_backbone=False,
-              widths=DEFAULT_WIDTHS, crp_stages=4, class_names=None, palette=None,
-              bn_momentum=BN_MOMENTUM, name=None):
+def refinenet(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    widths=DEFAULT_WIDTHS,
+    crp_stages=4,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """RefineNet (4-cascaded).
 
     backbone: a registry name (default "resnet50"; the paper's is resnet101).
@@ -50,8 +61,9 @@ def refinenet(num_classes, *, backbone="resnet50", weights="imagenet",
     for stage, (stride, width) in enumerate(zip(STRIDES, widths)):
         index = 4 - stage
         # Dimension reduction of the encoder map before it enters its RefineNet block.
-        path = layers.Conv2D(width, 3, padding="same", use_bias=False,
-                             name=f"refine{index}_adapt")(feats[stride])
+        path = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"refine{index}_adapt")(
+            feats[stride]
+        )
         paths = [path] if x is None else [path, x]
         x = refinenet_block(paths, width, name=f"refine{index}", crp_stages=crp_stages)
     for r in range(2):

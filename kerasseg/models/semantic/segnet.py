@@ -12,13 +12,13 @@ BN layers start as the identity). The encoder is the nested model named ``<backb
 
 Input height and width must be multiples of 32.
 """
+
 import keras
 from keras import layers
 
 from kerasseg import backbones as bb
 from kerasseg.backbones import ImagePreprocessing
-from kerasseg.layers import MaxPoolingWithArgmax, MaxUnpooling, conv_bn_act
-from kerasseg.layers import FusedBatchNormalization
+from kerasseg.layers import FusedBatchNormalization, MaxPoolingWithArgmax, MaxUnpooling, conv_bn_act
 from kerasseg.models import base
 from kerasseg.models.registry import BN_MOMENTUM, register_model
 
@@ -70,17 +70,29 @@ def copy_vgg_weights(vgg, encoder):
     for layer in encoder.layers:
         if isinstance(layer, layers.Conv2D):
             values = []
-            for source, target in zip(vgg.get_layer(layer.name).get_weights(),
-                                      layer.get_weights()):
-                values.append(source if source.shape == target.shape
-                              else bb.adapt_channels(source, target.shape))
+            for source, target in zip(vgg.get_layer(layer.name).get_weights(), layer.get_weights()):
+                values.append(
+                    source
+                    if source.shape == target.shape
+                    else bb.adapt_channels(source, target.shape)
+                )
             layer.set_weights(values)
 
 
 @register_model("segnet")
-def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(None, None, 3),
-           activation="softmax", freeze_backbone=False, class_names=None, palette=None,
-           bn_momentum=BN_MOMENTUM, name=None):
+def segnet(
+    num_classes,
+    *,
+    backbone="vgg16",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """SegNet; see the module docstring.
 
     backbone: "vgg16" (the paper's) or "vgg19" (16 convolutions, decoder mirrored likewise).
@@ -93,8 +105,9 @@ def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(No
     depths = BLOCK_DEPTHS[backbone]
     encoder = _encoder(input_shape, depths, name=f"{backbone}_bn")
     if weights == "imagenet":
-        copy_vgg_weights(_VGG_CONSTRUCTORS[backbone](include_top=False, weights="imagenet"),
-                         encoder)
+        copy_vgg_weights(
+            _VGG_CONSTRUCTORS[backbone](include_top=False, weights="imagenet"), encoder
+        )
     if freeze_backbone:
         encoder.trainable = False
 
@@ -104,6 +117,5 @@ def segnet(num_classes, *, backbone="vgg16", weights="imagenet", input_shape=(No
     x = _decoder(x, skips, depths)
     # The decoder ends at the input's size: no final resize.
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = base.segmenter(inputs, outputs, name=name or f"segnet_{backbone}",
-                           multiple=MULTIPLE)
+    model = base.segmenter(inputs, outputs, name=name or f"segnet_{backbone}", multiple=MULTIPLE)
     return base.load_weights(model, encoder, weights, "segnet")

@@ -4,11 +4,10 @@
 64 -> 1024); at 2 classes without batch norm it has the paper's 31.0 M parameters. A registry
 backbone gives the now-usual variant: its five feature maps as skips, a light decoder.
 """
-import keras
+
 from keras import layers
 
-from kerasseg.layers import conv_bn_act, upsample_like
-from kerasseg.layers import upsample_conv_bn_act
+from kerasseg.layers import conv_bn_act, upsample_conv_bn_act, upsample_like
 from kerasseg.models import base
 from kerasseg.models.registry import BN_MOMENTUM, register_model
 
@@ -51,8 +50,9 @@ def decoder_stage(x, skip, filters, upsampling, batch_norm, name, reference=None
     """
     target = skip if skip is not None else reference
     if upsampling == "nearest" and target is not None:
-        x = upsample_conv_bn_act(x, target, filters, merge=skip is not None,
-                                 batch_norm=batch_norm, name=f"{name}_1")
+        x = upsample_conv_bn_act(
+            x, target, filters, merge=skip is not None, batch_norm=batch_norm, name=f"{name}_1"
+        )
         return conv_bn_act(x, filters, 3, batch_norm=batch_norm, name=f"{name}_2")
     x = up_and_merge(x, skip, filters, upsampling, name, reference)
     return double_conv(x, filters, batch_norm, name)
@@ -101,10 +101,24 @@ def _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gat
 
 
 @register_model("unet")
-def unet(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, None, 3),
-         activation="softmax", freeze_backbone=False, filters=64, depth=4, batch_norm=True,
-         decoder_filters=DEFAULT_DECODER_FILTERS, upsampling=None, class_names=None,
-         palette=None, bn_momentum=BN_MOMENTUM, name=None):
+def unet(
+    num_classes,
+    *,
+    backbone=None,
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    filters=64,
+    depth=4,
+    batch_norm=True,
+    decoder_filters=DEFAULT_DECODER_FILTERS,
+    upsampling=None,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """U-Net.
 
     backbone: None for the paper's encoder (input sides a multiple of 2**depth), or a registry
@@ -114,11 +128,21 @@ def unet(num_classes, *, backbone=None, weights="imagenet", input_shape=(None, N
     upsampling: "transpose" (2x2 transposed convolution, the paper's, default without a
         backbone) or "nearest" (default with a backbone).
     """
-    return build_unet("unet", num_classes, backbone=backbone, weights=weights,
-                      input_shape=input_shape, activation=activation,
-                      freeze_backbone=freeze_backbone, filters=filters, depth=depth,
-                      batch_norm=batch_norm, decoder_filters=decoder_filters,
-                      upsampling=upsampling, name=name)
+    return build_unet(
+        "unet",
+        num_classes,
+        backbone=backbone,
+        weights=weights,
+        input_shape=input_shape,
+        activation=activation,
+        freeze_backbone=freeze_backbone,
+        filters=filters,
+        depth=depth,
+        batch_norm=batch_norm,
+        decoder_filters=decoder_filters,
+        upsampling=upsampling,
+        name=name,
+    )
 
 
 def unet_multiple(backbone, depth):
@@ -126,8 +150,18 @@ def unet_multiple(backbone, depth):
     return 2**depth if backbone is None else 32
 
 
-def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_backbone,
-          depth, decoder_filters, upsampling):
+def setup(
+    arch,
+    num_classes,
+    backbone,
+    weights,
+    input_shape,
+    activation,
+    freeze_backbone,
+    depth,
+    decoder_filters,
+    upsampling,
+):
     """Checks and inputs shared by the U-Net family; returns (inputs, encoder, upsampling).
 
     ``encoder`` is None for the paper's own encoder (input sides a multiple of 2**depth);
@@ -136,10 +170,12 @@ def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_
     if upsampling is None:
         upsampling = "transpose" if backbone is None else "nearest"
     if upsampling not in ("transpose", "nearest"):
-        raise ValueError(f"{arch}: upsampling must be 'transpose' or 'nearest'; "
-                         f"got {upsampling!r}.")
-    input_shape = base.check_args(arch, num_classes, activation, input_shape,
-                                  unet_multiple(backbone, depth))
+        raise ValueError(
+            f"{arch}: upsampling must be 'transpose' or 'nearest'; got {upsampling!r}."
+        )
+    input_shape = base.check_args(
+        arch, num_classes, activation, input_shape, unet_multiple(backbone, depth)
+    )
     inputs = base.model_input(input_shape)
     if backbone is None:
         if freeze_backbone:
@@ -150,22 +186,50 @@ def setup(arch, num_classes, backbone, weights, input_shape, activation, freeze_
     return inputs, base.encoder(arch, backbone, input_shape, weights, freeze_backbone), upsampling
 
 
-def build_unet(arch, num_classes, *, backbone, weights, input_shape, activation, freeze_backbone,
-               filters, depth, batch_norm, decoder_filters, upsampling, name=None, gate=None):
+def build_unet(
+    arch,
+    num_classes,
+    *,
+    backbone,
+    weights,
+    input_shape,
+    activation,
+    freeze_backbone,
+    filters,
+    depth,
+    batch_norm,
+    decoder_filters,
+    upsampling,
+    name=None,
+    gate=None,
+):
     """The U-Net builder behind ``unet`` and its variants.
 
     gate: None, or ``gate(skip, gating, name) -> skip`` applied to every skip before it is
         merged, ``gating`` being the coarser decoder feature (Attention U-Net's gates).
     """
-    inputs, encoder, upsampling = setup(arch, num_classes, backbone, weights, input_shape,
-                                        activation, freeze_backbone, depth, decoder_filters,
-                                        upsampling)
+    inputs, encoder, upsampling = setup(
+        arch,
+        num_classes,
+        backbone,
+        weights,
+        input_shape,
+        activation,
+        freeze_backbone,
+        depth,
+        decoder_filters,
+        upsampling,
+    )
     if encoder is None:
         x = _paper_unet(inputs, filters, depth, batch_norm, upsampling, gate)
     else:
         x = _backbone_unet(inputs, encoder, decoder_filters, batch_norm, upsampling, gate)
     # Both decoders end exactly at the input's size: no final resize needed.
     outputs = base.head(x, inputs, num_classes, activation, resize=False)
-    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}",
-                           multiple=unet_multiple(backbone, depth))
+    model = base.segmenter(
+        inputs,
+        outputs,
+        name=name or f"{arch}_{backbone or 'paper'}",
+        multiple=unet_multiple(backbone, depth),
+    )
     return base.load_weights(model, encoder, weights, arch)

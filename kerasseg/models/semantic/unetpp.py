@@ -16,7 +16,7 @@ from 32, four poolings; input sides a multiple of 2**depth). With a registry bac
 five taps, strides 2..32, and one more upsampling stage reaches the input's size; sides a
 multiple of 32.
 """
-import keras
+
 from keras import layers
 
 from kerasseg.models import base
@@ -59,8 +59,15 @@ def nested_grid(columns0, widths, batch_norm, upsampling, prefix="x"):
 
 
 def _side_output(x, inputs, num_classes, activation, index, resize):
-    return base.head(x, inputs, num_classes, activation, name=f"ds{index}", resize=resize,
-                     output_name=f"output_ds{index}")
+    return base.head(
+        x,
+        inputs,
+        num_classes,
+        activation,
+        name=f"ds{index}",
+        resize=resize,
+        output_name=f"output_ds{index}",
+    )
 
 
 def replicate_labels(model):
@@ -80,10 +87,25 @@ def replicate_labels(model):
 
 
 @register_model("unetpp")
-def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=(None, None, 3),
-           activation="softmax", freeze_backbone=False, deep_supervision=False, filters=32,
-           depth=4, batch_norm=True, decoder_filters=DEFAULT_DECODER_FILTERS, upsampling=None,
-           class_names=None, palette=None, bn_momentum=BN_MOMENTUM, name=None):
+def unetpp(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    activation="softmax",
+    freeze_backbone=False,
+    deep_supervision=False,
+    filters=32,
+    depth=4,
+    batch_norm=True,
+    decoder_filters=DEFAULT_DECODER_FILTERS,
+    upsampling=None,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
     """U-Net++.
 
     backbone: a registry name (default "resnet50"; sides a multiple of 32) or None for the
@@ -96,9 +118,18 @@ def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
         "nearest" (default with a backbone).
     """
     arch = "unetpp"
-    inputs, encoder, upsampling = setup(arch, num_classes, backbone, weights, input_shape,
-                                        activation, freeze_backbone, depth, decoder_filters,
-                                        upsampling)
+    inputs, encoder, upsampling = setup(
+        arch,
+        num_classes,
+        backbone,
+        weights,
+        input_shape,
+        activation,
+        freeze_backbone,
+        depth,
+        decoder_filters,
+        upsampling,
+    )
     if encoder is None:
         bottleneck, skips = paper_encoder(inputs, filters, depth, batch_norm)
         widths = [filters * 2**level for level in range(depth)]
@@ -116,8 +147,14 @@ def unetpp(num_classes, *, backbone="resnet50", weights="imagenet", input_shape=
         resize = True
     outputs = base.head(main, inputs, num_classes, activation, resize=False)
     if deep_supervision:
-        outputs = [outputs] + [_side_output(x, inputs, num_classes, activation, j + 1, resize)
-                               for j, x in enumerate(top[:-1])]
-    model = base.segmenter(inputs, outputs, name=name or f"{arch}_{backbone or 'paper'}",
-                           multiple=unet_multiple(backbone, depth))
+        outputs = [outputs] + [
+            _side_output(x, inputs, num_classes, activation, j + 1, resize)
+            for j, x in enumerate(top[:-1])
+        ]
+    model = base.segmenter(
+        inputs,
+        outputs,
+        name=name or f"{arch}_{backbone or 'paper'}",
+        multiple=unet_multiple(backbone, depth),
+    )
     return base.load_weights(model, encoder, weights, arch)
