@@ -1,10 +1,10 @@
-"""Fit every registered architecture one step at 32 px and print one line per model.
+"""Fit every registered architecture two steps at 64 px and print one line per model.
 
 Run by tests/test_onednn.py in a subprocess with TF_ENABLE_ONEDNN_OPTS=0, where TensorFlow's
 generic CPU kernels (no oneDNN) run: a layer whose gradient exists only under oneDNN fails
 here. Light configurations, each exercising the architecture's own layers (dilated
-encoders and ASPP included). One training step computes and applies every gradient once, which
-is all a missing kernel needs to fail; the loss must be finite and the weights must move.
+encoders and ASPP included). Each training step computes and applies every gradient, which is
+all a missing kernel needs to fail; the losses must be finite and the weights must move.
 """
 
 import sys
@@ -34,13 +34,14 @@ OPTIONS = {
 LIGHT = dict(backbone="mobilenetv2")
 
 
-SIZE = 32  # the smallest side every architecture takes (a multiple of its 32x downsampling)
+SIZE = 64
+STEPS = 2
 
 
 def main(names):
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
-    y = rng.integers(0, 3, (2, SIZE, SIZE)).astype("int32")
+    x = rng.uniform(0, 255, (2 * STEPS, SIZE, SIZE, 3)).astype("float32")
+    y = rng.integers(0, 3, (2 * STEPS, SIZE, SIZE)).astype("int32")
     for name in names:
         model = kerasseg.build(name, 3, weights=None, **OPTIONS.get(name, LIGHT))
         outputs = len(model.outputs)
@@ -58,7 +59,7 @@ def main(names):
         moved = any(
             not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights)
         )
-        assert moved, f"{name}: one training step changed no weight"
+        assert moved, f"{name}: {STEPS} training steps changed no weight"
         print(f"fitted {name} {loss[-1]:.4f}", flush=True)
 
 

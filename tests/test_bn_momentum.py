@@ -1,6 +1,6 @@
 """Batch-norm momentum: every batch norm of every model runs at ``bn_momentum`` (0.9 unless
 asked otherwise), keras.applications' included, and keeps it through ``.keras``; a model
-trained from scratch for 80 steps predicts in inference mode as it does in training mode.
+trained from scratch for 150 steps predicts in inference mode as it does in training mode.
 """
 
 import inspect
@@ -102,15 +102,15 @@ def _miou(model, images, labels, training):
 
 def test_from_scratch_model_predicts_in_inference_mode_as_in_training_mode():
     """keras.applications' MobileNetV2 batch norms (0.999) left at their initial statistics
-    after 80 steps made such a model predict background everywhere in inference mode (mIoU
-    0.16 against 0.98 in training mode; at 0.9 both are 0.98)."""
+    after 150 steps (batch 4) made such a model predict background everywhere in inference
+    mode (mIoU 0.12 against 0.98 in training mode; at 0.9, 0.988 and 0.983)."""
     keras.utils.set_random_seed(0)
     images, labels = _rectangles(400, seed=0)
     train = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(400, seed=0)
-    train = train.repeat().batch(8)
+    train = train.repeat().batch(4)
     model = kerasseg.unet(3, backbone="mobilenetv2", weights=None)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses.CrossEntropy())
-    model.fit(train, epochs=1, steps_per_epoch=80, verbose=0)
+    model.fit(train, epochs=1, steps_per_epoch=150, verbose=0)
     val_images, val_labels = _rectangles(32, seed=1)
     # Inference mode first: a training-mode call moves the moving statistics.
     inference = _miou(model, val_images, val_labels, training=False)
