@@ -26,6 +26,8 @@ setup(
         "opencv-python-headless",
         "matplotlib",
         "pillow",
+        # COCO masks (polygons, RLE) and COCO box/mask AP for instance segmentation.
+        "pycocotools",
     ],
     extras_require={
         "onnx": ["tf2onnx", "onnxruntime"],
