@@ -2,7 +2,8 @@
 
 conv: conv-bn-act and the fast-kernel layers (FusedBatchNormalization, DilatedConv2D);
 upsampling: ResizeLike, UpsampleConv2D; pooling: ASPP, pyramid pooling; unpooling: SegNet's
-argmax unpooling, FCN's bilinear kernel; dense: FC-DenseNet blocks; refine: RefineNet blocks.
+argmax unpooling, FCN's bilinear kernel; dense: FC-DenseNet blocks; refine: RefineNet blocks;
+detection: proposals, ROIAlign and detections of a two-stage detector.
 Importing this package registers every custom layer with Keras.
 """
 
@@ -14,6 +15,16 @@ from kerasseg.layers.conv import (
     use_fast_kernels,
 )
 from kerasseg.layers.dense import dense_block, transition_down, transition_up
+from kerasseg.layers.detection import (
+    Detections,
+    MaskSelect,
+    MultiLevelRoiAlign,
+    Proposals,
+    align_pyramid,
+    detect_boxes,
+    level_anchors,
+    propose,
+)
 from kerasseg.layers.pooling import (
     AdaptiveAveragePooling2D,
     aspp,
@@ -41,6 +52,15 @@ from kerasseg.layers.upsampling import (
 )
 
 __all__ = [
+    # detection (two-stage detectors' inference graph)
+    "Detections",
+    "MaskSelect",
+    "MultiLevelRoiAlign",
+    "Proposals",
+    "align_pyramid",
+    "detect_boxes",
+    "level_anchors",
+    "propose",
     # conv
     "DilatedConv2D",
     "FusedBatchNormalization",

@@ -1,5 +1,5 @@
-"""Feature pyramid network (Lin et al. 2017), the neck of semantic FPN and, next, Mask R-CNN,
-Panoptic FPN and UPerNet.
+"""Feature pyramid network (Lin et al. 2017), the neck of semantic FPN and Mask R-CNN (next:
+Panoptic FPN and UPerNet).
 
 1x1 lateral convolutions bring the backbone's maps at strides 4, 8, 16 and 32 to ``filters``
 channels; a top-down pathway adds each coarser level, upsampled 2x (nearest), to the next
@@ -26,3 +26,9 @@ def feature_pyramid(feats, filters, name="fpn", levels=LEVELS):
         s: layers.Conv2D(filters, 3, padding="same", name=f"{name}_smooth{s}")(merged[s])
         for s in levels
     }
+
+
+def coarser_level(pyramid_map, name="fpn_p6"):
+    """The stride-2 subsampling of the coarsest map (kernel 1 max pooling): P6 of Mask R-CNN's
+    pyramid, read by the RPN only (torchvision's ``LastLevelMaxPool``)."""
+    return layers.MaxPooling2D(pool_size=1, strides=2, name=name)(pyramid_map)
