@@ -14,10 +14,12 @@ from kerasseg.datasets import (  # noqa: E402,F401
     camvid,
     cifar10,
     cityscapes,
+    coco_instances,
     coco_stuff,
     folder,
     rgbd,
     shapes,
+    shapes_instances,
     voc,
 )
 from kerasseg.datasets._registry import (  # noqa: F401
