@@ -41,12 +41,21 @@ Evaluation (`training=False`) never augments. Without `crop_size`, images keep t
 scaled down keeping their aspect ratio (mask by nearest neighbour) and every image is padded to
 `crop_size`, giving fixed-shape batches. `pad_multiple=32` additionally pads height and width up to
 a multiple of 32 in either mode (for models that need it at native size).
+
+Instance targets: when the label is a dict with "boxes" [M,4], "classes" [M] and "masks" [M,H,W],
+the masks follow the image through the same steps (nearest neighbour), photometric distortion
+touches the image only, boxes are recomputed as the tight boxes of the output masks, instances
+whose mask ends up empty are dropped, and each element is padded to `max_instances` slots (box 0,
+class -1, mask 0; beyond `max_instances` the largest masks by area are kept). Output: `(float32
+[B,h,w,C], {"boxes": float32 [B,N,4], "classes": int32 [B,N], "masks": uint8 [B,N,h,w]})`. See
+`kerasseg.data.instances` for the details and the checks run inside the pipeline.
 """
 
 import types
 
 import tensorflow as tf
 
+from kerasseg.data import instances as I
 from kerasseg.data import transforms as T
 from kerasseg.data.photometric import photometric as distort
 from kerasseg.data.photometric import photometric_channels as photometric_channels_of
@@ -82,6 +91,7 @@ def prepare(
     num_parallel_calls=AUTOTUNE,
     prefetch=True,
     photometric_channels=None,
+    max_instances=100,
 ):
     """Batch a `(image, mask)` dataset for `model.fit` / evaluation; see the module docstring.
 
@@ -110,15 +120,22 @@ def prepare(
         colour steps too when k = 3, else brightness and contrast only) and the rest untouched.
       num_parallel_calls: parallelism of the map (AUTOTUNE).
       prefetch: prefetch batches (AUTOTUNE).
+      max_instances: instance targets only: slots per image N (more instances: the N with the
+        largest mask area after augmentation are kept; fewer: padded with class -1).
     Returns:
-      tf.data.Dataset of (float32 [B,h,w,C], int32 [B,h,w]) (int32 [B] for scalar labels).
+      tf.data.Dataset of (float32 [B,h,w,C], int32 [B,h,w]) (int32 [B] for scalar labels); for
+      instance targets (float32 [B,h,w,C], {"boxes": float32 [B,N,4], "classes": int32 [B,N],
+      "masks": uint8 [B,N,h,w]}).
     """
     o = types.SimpleNamespace(**locals())  # the options, by name, for the helpers below
     o.crop, o.scale_range, o.base_size = _check_arguments(
         ds, batch_size, crop_size, scale_range, cat_max_ratio, base_size
     )
-    ds = ds.map(T.standardize, num_parallel_calls=num_parallel_calls)
-    has_mask = ds.element_spec[1].shape.rank == 2
+    instance = I.is_instance_spec(ds.element_spec)
+    if instance:
+        I.check_spec(ds.element_spec, o)
+    ds = ds.map(I.standardize if instance else T.standardize, num_parallel_calls=num_parallel_calls)
+    has_mask = instance or ds.element_spec[1].shape.rank == 2
     photo_channels = photometric_channels_of(ds.element_spec[0].shape[-1], photometric_channels)
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
@@ -128,15 +145,23 @@ def prepare(
         ds = ds.repeat()
     if training:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            _augmentation(o, has_mask, photo_channels), num_parallel_calls=num_parallel_calls
+        augment = (
+            I.augmentation(o, photo_channels)
+            if instance
+            else _augmentation(o, has_mask, photo_channels)
         )
+        ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=num_parallel_calls)
     else:
-        ds = ds.map(
-            _evaluation(has_mask, o.crop, pad_multiple, ignore_index),
-            num_parallel_calls=num_parallel_calls,
+        evaluate = (
+            I.evaluation(o)
+            if instance
+            else _evaluation(has_mask, o.crop, pad_multiple, ignore_index)
         )
-    ds = _batch(ds, batch_size, o.crop, pad_multiple, has_mask, ignore_index, drop_remainder)
+        ds = ds.map(evaluate, num_parallel_calls=num_parallel_calls)
+    if instance:
+        ds = I.batch(ds, o)
+    else:
+        ds = _batch(ds, batch_size, o.crop, pad_multiple, has_mask, ignore_index, drop_remainder)
     return ds.prefetch(AUTOTUNE) if prefetch else ds
 
 
