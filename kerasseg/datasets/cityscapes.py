@@ -9,14 +9,31 @@ Layout under data_dir (how gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.
 The labelIds (0..33; -1 for the license plate) are mapped to trainIds with the official table of
 cityscapesScripts (labels.py); every id without a trainId becomes 255. The test split's public
 labels carry no ground truth.
+
+Instances (``task="instance"``) come from the ``*_gtFine_instanceIds.png`` files next to the
+labelIds (same folders):
+
+    gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png
+
+Their 16-bit values are labelId * 1000 + instance number for single objects of a class with
+instances, and the plain labelId (< 1000) for stuff and for groups of objects without instance
+ids (crowd regions), which are left out. The 8 evaluated thing classes person (24), rider (25),
+car (26), truck (27), bus (28), train (31), motorcycle (32) and bicycle (33) become classes
+0..7 in that order; the instances of caravan (29) and trailer (30), which the benchmark ignores,
+are left out too. An example is ``(image uint8 [H,W,3], {"boxes": float32 [M,4], "classes":
+int32 [M], "masks": uint8 [M,H,W]})``, one 0/1 mask per instance in increasing id order with
+its tight box ``(y1, x1, y2, x2)`` in pixels (``y2``/``x2`` one past the last row/column); M
+varies per image (None in the element spec) and may be 0. An id whose labelId is not a
+Cityscapes label (above 33; 65535 is -1, the license plate) is a `DataError` naming the file.
+``info("cityscapes", task="instance")`` describes the 8 classes.
 """
 
 import os
 
 import numpy as np
 
-from kerasseg.datasets import _io
-from kerasseg.datasets._registry import DatasetInfo, register_dataset
+from kerasseg.datasets import _io, folder_instances
+from kerasseg.datasets._registry import DataError, DatasetInfo, register_dataset
 
 # (labelId, trainId) for the 19 evaluated classes; all other ids are ignored.
 _TRAIN_IDS = {
@@ -90,6 +107,14 @@ LAYOUT = (
     "  <data_dir>/leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png\n"
     "  <data_dir>/gtFine/{train,val,test}/<city>/*_gtFine_labelIds.png"
 )
+INSTANCE_LAYOUT = (
+    "  <data_dir>/leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png\n"
+    "  <data_dir>/gtFine/{train,val,test}/<city>/*_gtFine_instanceIds.png"
+)
+# labelIds of the 8 evaluated classes with instances, in class-index order.
+THING_LABEL_IDS = (24, 25, 26, 27, 28, 31, 32, 33)
+THING_NAMES = tuple(CLASS_NAMES[_TRAIN_IDS[i]] for i in THING_LABEL_IDS)
+THING_PALETTE = PALETTE[[_TRAIN_IDS[i] for i in THING_LABEL_IDS]]
 
 MANUAL = (
     "Cityscapes needs a (free) registration: log in at "
@@ -110,6 +135,20 @@ INFO = DatasetInfo(
     description="Urban street scenes from 50 cities; 19 evaluated classes (trainIds).",
 )
 
+INSTANCE_INFO = INFO.replace(
+    num_classes=len(THING_NAMES),
+    class_names=THING_NAMES,
+    palette=THING_PALETTE,
+    task="instance",
+    layout=INSTANCE_LAYOUT,
+    description="Urban street scenes from 50 cities; instances of the 8 evaluated thing classes.",
+)
+
+
+def cityscapes_info(task="semantic", **_):
+    """`INFO` (19 trainIds), or `INSTANCE_INFO` (8 thing classes) for task="instance"."""
+    return INSTANCE_INFO if folder_instances.is_instance_task("cityscapes", task) else INFO
+
 
 def _lut():
     lut = _io.make_lut({label_id: 255 for label_id in range(34)})
@@ -129,13 +168,47 @@ def _root(data_dir):
     return _io.require_dir(os.path.join(data_dir, "leftImg8bit"), "cityscapes", LAYOUT)
 
 
-@register_dataset("cityscapes", info=INFO, manual_download=MANUAL)
-def load_cityscapes(data_dir, split="train", shuffle_files=False, seed=None):
-    """Splits train / val / test (fine annotations)."""
+def _thing_lut():
+    lut = np.full(34, -1, np.int64)
+    lut[list(THING_LABEL_IDS)] = np.arange(len(THING_LABEL_IDS))
+    return lut
+
+
+_THING_LUT = _thing_lut()
+_LICENSE_PLATE = 65535  # labelId -1 in a 16-bit PNG
+
+
+def decode_instances(image_path, ids_path):
+    """(image uint8 [H,W,3], masks uint8 [M,H,W], classes int32 [M]) of one instanceIds PNG."""
+    image = _io.read_rgb(image_path)
+    ids = _io.read_label(ids_path)
+    folder_instances.check_same_size(image, ids, image_path, ids_path)
+    present = np.unique(ids).astype(np.int64)
+    present = present[(present >= 1000) & (present != _LICENSE_PLATE)]
+    label_ids = present // 1000
+    if label_ids.size and label_ids.max() >= len(_THING_LUT):
+        bad = present[label_ids >= len(_THING_LUT)]
+        raise DataError(
+            f"instance id(s) {bad[:8].tolist()} in {ids_path!r} are not Cityscapes instanceIds "
+            f"(labelId * 1000 + instance, labelId 0..33)"
+        )
+    classes = _THING_LUT[label_ids] if label_ids.size else np.zeros(0, np.int64)
+    keep = classes >= 0  # caravan and trailer instances are not evaluated
+    masks = folder_instances.masks_of_ids(ids, present[keep])
+    return image, masks, classes[keep].astype(np.int32)
+
+
+@register_dataset("cityscapes", info=cityscapes_info, manual_download=MANUAL)
+def load_cityscapes(data_dir, split="train", task="semantic", shuffle_files=False, seed=None):
+    """Splits train / val / test (fine annotations). `task`: "semantic" (default, trainId
+    masks) or "instance" (instance targets of the 8 thing classes; see the module docstring)."""
+    instance = folder_instances.is_instance_task("cityscapes", task)
     _io.check_split("cityscapes", split, INFO.splits)
+    layout = INSTANCE_LAYOUT if instance else LAYOUT
+    suffix = "_gtFine_instanceIds" if instance else "_gtFine_labelIds"
     root = _root(data_dir)
-    image_root = _io.require_dir(os.path.join(root, "leftImg8bit", split), "cityscapes", LAYOUT)
-    label_root = _io.require_dir(os.path.join(root, "gtFine", split), "cityscapes", LAYOUT)
+    image_root = _io.require_dir(os.path.join(root, "leftImg8bit", split), "cityscapes", layout)
+    label_root = _io.require_dir(os.path.join(root, "gtFine", split), "cityscapes", layout)
     items = []
     for city in sorted(os.listdir(image_root)):
         city_dir = os.path.join(image_root, city)
@@ -143,14 +216,18 @@ def load_cityscapes(data_dir, split="train", shuffle_files=False, seed=None):
             continue
         images = _io.list_images(city_dir, (".png",), suffix="_leftImg8bit")
         labels = (
-            _io.list_images(os.path.join(label_root, city), (".png",), suffix="_gtFine_labelIds")
+            _io.list_images(os.path.join(label_root, city), (".png",), suffix=suffix)
             if os.path.isdir(os.path.join(label_root, city))
             else {}
         )
         items += _io.pair_by_stem(images, labels, "cityscapes", os.path.join(label_root, city))
     if not items:
         raise FileNotFoundError(
-            f"cityscapes: no *_leftImg8bit.png under {image_root!r}. Expected layout:\n{LAYOUT}"
+            f"cityscapes: no *_leftImg8bit.png under {image_root!r}. Expected layout:\n{layout}"
+        )
+    if instance:
+        return folder_instances.instance_dataset(
+            items, decode_instances, shuffle_files=shuffle_files, seed=seed
         )
     decode = _io.decode_pair_fn(_LUT, "Cityscapes labelIds 0..33 (and 255 for -1)")
     return _io.paths_dataset(items, decode, shuffle_files=shuffle_files, seed=seed)

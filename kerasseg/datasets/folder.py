@@ -26,6 +26,9 @@ in an unsampled mask of a set read as binary is an error naming the file. Masks 
 mapping: they are classes 0 and 1 already (255 still means ignore there). A binary set (0/255, or
 masks that `info` scans to two classes) has 2 classes, named ("background", "foreground") unless
 names are given, and keeps ignore_index 255 (for padding in `kerasseg.data.prepare`).
+
+Instance targets: ``task="instance"`` reads per-image instance-id PNGs and class maps instead of
+masks (layout and conventions in `kerasseg.datasets.folder_instances`).
 """
 
 import hashlib
@@ -57,19 +60,29 @@ def _held_out(stem, fraction):
     return h < fraction
 
 
-def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
-    _io.require_dir(data_dir, "folder", LAYOUT)
+def _pairs(
+    data_dir,
+    split,
+    mask_suffix="",
+    val_fraction=None,
+    mask_folder="masks",
+    mask_extensions=_io.IMAGE_EXTENSIONS,
+    layout=LAYOUT,
+):
+    """(image, mask) path pairs of `split`; `mask_folder`/`mask_extensions` name the label files
+    (the instance reading pairs the images with instances/*.png)."""
+    _io.require_dir(data_dir, "folder", layout)
     splits = _split_folders(data_dir)
     if splits:
         _io.check_split("folder", split, splits)
         root = os.path.join(data_dir, split)
     else:
         root = data_dir
-        _io.require_dir(os.path.join(root, "images"), "folder", LAYOUT)
-    image_dir, mask_dir = os.path.join(root, "images"), os.path.join(root, "masks")
-    _io.require_dir(mask_dir, "folder", LAYOUT)
+        _io.require_dir(os.path.join(root, "images"), "folder", layout)
+    image_dir, mask_dir = os.path.join(root, "images"), os.path.join(root, mask_folder)
+    _io.require_dir(mask_dir, "folder", layout)
     images = _io.list_images(image_dir)
-    masks = _io.list_images(mask_dir, suffix=mask_suffix)
+    masks = _io.list_images(mask_dir, mask_extensions, suffix=mask_suffix)
     if not splits:
         lists = sorted(
             f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt"
@@ -90,7 +103,7 @@ def _pairs(data_dir, split, mask_suffix="", val_fraction=None):
             _io.check_split("folder", split, dict.fromkeys(valid))
     if not images:
         raise FileNotFoundError(
-            f"folder: no images for split {split!r} in {image_dir!r}. Expected layout:\n{LAYOUT}"
+            f"folder: no images for split {split!r} in {image_dir!r}. Expected layout:\n{layout}"
         )
     return _io.pair_by_stem(images, masks, "folder", mask_dir)
 
@@ -223,6 +236,29 @@ def _scan_num_classes(data_dir, ignore_index, mask_suffix=""):
     return top + 1
 
 
+def split_sizes(data_dir):
+    """{split: number of images} of the split folders, or {"all": n} for one pool."""
+    splits = {}
+    if data_dir is not None and os.path.isdir(data_dir):
+        for s in _split_folders(data_dir):
+            splits[s] = len(_io.list_images(os.path.join(data_dir, s, "images")))
+        if not splits and os.path.isdir(os.path.join(data_dir, "images")):
+            splits["all"] = len(_io.list_images(os.path.join(data_dir, "images")))
+    return splits
+
+
+def _instance_module(task, ignore_index=None, binary=None):
+    """The `folder_instances` module when `task` asks for instance targets, else None."""
+    from kerasseg.datasets import folder_instances
+
+    if not folder_instances.is_instance_task("folder", task):
+        return None
+    for option, value in (("ignore_index", ignore_index), ("binary", binary)):
+        if value is not None:
+            raise ValueError(f"folder: {option}= applies to masks, not to task='instance'")
+    return folder_instances
+
+
 def folder_info(
     data_dir=None,
     num_classes=None,
@@ -230,8 +266,13 @@ def folder_info(
     ignore_index=None,
     binary=None,
     mask_suffix="",
+    task="semantic",
     **_,
 ):
+    """`DatasetInfo` of the folder's set (masks, or instance targets with task="instance")."""
+    instances = _instance_module(task)
+    if instances is not None:  # ignore_index/binary come along from semantic-minded callers
+        return instances.instance_info(data_dir, num_classes, class_names, mask_suffix)
     names, ignore_index, _ = _resolve(
         data_dir, num_classes, class_names, ignore_index, binary, mask_suffix
     )
@@ -239,12 +280,7 @@ def folder_info(
         count = _scan_num_classes(data_dir, ignore_index, mask_suffix)
         # Two classes found by the scan (masks of 0 and 1): a binary set.
         names = BINARY_NAMES if count == 2 else tuple(f"class_{i}" for i in range(count))
-    splits = {}
-    if data_dir is not None and os.path.isdir(data_dir):
-        for s in _split_folders(data_dir):
-            splits[s] = len(_io.list_images(os.path.join(data_dir, s, "images")))
-        if not splits and os.path.isdir(os.path.join(data_dir, "images")):
-            splits["all"] = len(_io.list_images(os.path.join(data_dir, "images")))
+    splits = split_sizes(data_dir)
     k = None if names is None else len(names)
     return DatasetInfo(
         name="folder",
@@ -270,12 +306,26 @@ def load_folder(
     shuffle_files=False,
     seed=None,
     binary=None,
+    task="semantic",
 ):
     """Options: `num_classes`/`class_names` (mask values outside [0, K) other than ignore_index are
     then an error), `ignore_index` (255 unless given; giving it turns off the binary check),
     `binary` (None: read 0/255 masks as binary, True: always read as binary, False: never; see
     the module docstring), `mask_suffix` (mask files named <stem><suffix>.png), `val_fraction`,
-    `shuffle_files` (shuffle the file order before decoding, each epoch anew) and its `seed`."""
+    `shuffle_files` (shuffle the file order before decoding, each epoch anew) and its `seed`.
+    `task="instance"` yields instance targets (see `kerasseg.datasets.folder_instances`)."""
+    instances = _instance_module(task, ignore_index, binary)
+    if instances is not None:
+        return instances.load_instances(
+            data_dir,
+            split,
+            num_classes,
+            class_names,
+            mask_suffix,
+            val_fraction,
+            shuffle_files,
+            seed,
+        )
     pairs = _pairs(data_dir, split, mask_suffix, val_fraction)
     names, ignore_index, encoding = _resolve(
         data_dir, num_classes, class_names, ignore_index, binary, mask_suffix
