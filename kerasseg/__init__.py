@@ -54,6 +54,7 @@ __all__ = [
     "fcn32s",
     "fpn",
     "linknet",
+    "mask_rcnn",
     "pspnet",
     "refinenet",
     "segnet",
@@ -96,6 +97,7 @@ if not _LAZY:
     )
     from kerasseg.backbones import list_backbones  # noqa: E402
     from kerasseg.models import MODELS, Segmenter, build, list_models  # noqa: E402
+    from kerasseg.models.instance import mask_rcnn  # noqa: E402
     from kerasseg.models.semantic.attention_unet import attention_unet  # noqa: E402
     from kerasseg.models.semantic.deeplab import deeplabv3, deeplabv3plus  # noqa: E402
     from kerasseg.models.semantic.fc_densenet import (  # noqa: E402

@@ -64,4 +64,4 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or kerasseg.list_models())
+    main(sys.argv[1:] or kerasseg.list_models(task="semantic"))

@@ -16,7 +16,8 @@ def tiny_unet(**options):
 
 
 def test_every_builder_declares_the_shared_options_in_its_signature():
-    for name, builder in kerasseg.MODELS.items():
+    for name in kerasseg.list_models(task="semantic"):
+        builder = kerasseg.MODELS[name]
         params = inspect.signature(builder).parameters
         assert list(params)[0] == "num_classes", name
         for option in (

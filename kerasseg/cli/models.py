@@ -19,6 +19,7 @@ DEFAULT_BACKBONES = {
     "fcn8s": "vgg16",
     "fpn": "resnet50",
     "linknet": "resnet50",
+    "mask_rcnn": "resnet50",
     "pspnet": "resnet50",
     "refinenet": "resnet50",
     "segnet": "vgg16",

@@ -5,6 +5,9 @@
     labels, probs = kerasseg.inference.predict(model, images, scales=(0.75, 1.0, 1.25), flip=True,
                                                return_probabilities=True)
 
+An instance model (task "instance") gets per image ``{"boxes", "classes", "scores", "masks"}``
+from ``predict`` (``detect``, re-exported here from ``kerasseg.models.instance.detect``).
+
 Modules: ``predictor`` (``predict``); ``padding`` (the model's input multiple, read from
 ``describe(model)``, channels, fixed size, edge padding); ``images`` (input shapes);
 ``sliding`` (windows and Hann blending); ``tta`` (scales and flips). The score-to-probability
@@ -23,12 +26,14 @@ from kerasseg.inference.padding import (
 from kerasseg.inference.predictor import predict, runner
 from kerasseg.inference.sliding import hann, tiled_probabilities, window_starts
 from kerasseg.inference.tta import check_scales, with_tta
+from kerasseg.models.instance.detect import detect
 from kerasseg.ops.outputs import main_output, output_kind, to_labels, to_probabilities
 
 __all__ = [
     "DEFAULT_MULTIPLE",
     "as_image_array",
     "check_scales",
+    "detect",
     "hann",
     "main_output",
     "model_channels",

@@ -5,6 +5,9 @@ edge) up to the model's multiple, predicted, and cropped back, so the class map 
 image's own size. Whatever the model's last activation, scores are turned into probabilities
 first (softmax for logits, sigmoid for a single logit channel), and all blending of windows,
 scales and flips averages probabilities, as mmsegmentation does.
+
+An instance model (``describe(model)["task"] == "instance"``) gets its detections instead:
+``kerasseg.models.instance.detect.detect`` (boxes, classes, scores and full-size masks per image).
 """
 
 import weakref
@@ -22,6 +25,8 @@ from kerasseg.inference.padding import (
 )
 from kerasseg.inference.sliding import tiled_probabilities
 from kerasseg.inference.tta import check_scales, with_tta
+from kerasseg.models.instance.detect import detect
+from kerasseg.models.segmenter import describe
 from kerasseg.ops.outputs import main_output, output_kind, to_labels, to_probabilities
 
 __all__ = ["predict", "runner"]
@@ -119,6 +124,23 @@ def _predict_arrays(predictor, arrays, batch_size, scales, flip, keep_probabilit
     return labels, probabilities
 
 
+def _detect(model, images, batch_size, multiple, options, tile, scales, flip, probabilities):
+    unsupported = {
+        "tile": tile is not None,
+        "scales": tuple(np.atleast_1d(scales).tolist()) != (1.0,),
+        "flip": bool(flip),
+        "return_probabilities": bool(probabilities),
+    }
+    named = [name for name, used in unsupported.items() if used]
+    if named:
+        raise ValueError(
+            f"{', '.join(named)} apply to semantic models only; an instance model's "
+            "predict takes score_threshold, max_detections, iou_threshold and max_size."
+        )
+    options = {name: value for name, value in options.items() if value is not None}
+    return detect(model, images, batch_size=batch_size, multiple=multiple, **options)
+
+
 def predict(
     model,
     images,
@@ -130,8 +152,12 @@ def predict(
     flip=False,
     return_probabilities=False,
     multiple=None,
+    score_threshold=None,
+    max_detections=None,
+    iou_threshold=None,
+    max_size=None,
 ):
-    """Class maps for images of any size.
+    """Class maps for images of any size (detections for an instance model).
 
     Args:
         model: a segmentation model taking RGB [0, 255] images, output (N, H, W, K) scores
@@ -150,12 +176,33 @@ def predict(
         multiple: the side multiple the model needs; default the model's own
             (``describe(model)["input_multiple"]``; 32 for a plain Keras model, which every
             kerasseg architecture accepts).
+        score_threshold, max_detections, iou_threshold, max_size: instance models only, passed
+            to ``detect`` (None: its defaults 0.05, 100, no extra NMS, no scaling).
 
     Returns:
         int32 class maps shaped like the input without its channel axis: (H, W) for one image,
         (N, H, W) for a batch, a list for a list. With ``return_probabilities`` a pair
         ``(labels, probabilities)`` of matching structure.
+        For an instance model, per image ``{"boxes" float32 [M, 4] y1, x1, y2, x2 pixels,
+        "classes" int32 [M], "scores" float32 [M], "masks" bool [M, H, W]}``: a dict for one
+        image, a list for a batch or a list.
     """
+    instance = {
+        "score_threshold": score_threshold,
+        "max_detections": max_detections,
+        "iou_threshold": iou_threshold,
+        "max_size": max_size,
+    }
+    if describe(model)["task"] == "instance":
+        return _detect(
+            model, images, batch_size, multiple, instance, tile, scales, flip, return_probabilities
+        )
+    given = [name for name, value in instance.items() if value is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} apply to instance models only; this model's task is "
+            f"{describe(model)['task']!r}."
+        )
     scales = _check_options(batch_size, overlap, scales)
     predictor = _Predictor(
         model,

@@ -31,11 +31,18 @@ A label outside ``[0, num_classes)`` (``[0, 2)`` for ``num_classes=1``) that is 
 (``jit_compile=True``, Keras' default on GPU) drops graph asserts, so the metrics also count such
 labels: once any was seen every result is NaN and ``report()`` raises.
 
+Instance segmentation: ``coco_evaluate(model, dataset)`` gives COCO box and mask AP through
+``pycocotools.cocoeval.COCOeval`` (never re-implemented here), and the ``COCOEvaluation``
+callback logs them during ``fit`` (``val_box_AP``, ``val_mask_AP``, ...).
+
 Modules: confusion (the metrics), scores (``confusion_matrix_scores``), report
-(``summarize_confusion_matrix``, ``format_report``). Importing this package registers every
+(``summarize_confusion_matrix``, ``format_report``), coco (``coco_evaluate``,
+``COCOEvaluation``). Importing this package registers every
 metric with Keras.
 """
 
+from kerasseg.metrics.coco import STAT_NAMES as COCO_STAT_NAMES
+from kerasseg.metrics.coco import COCOEvaluation, coco_evaluate
 from kerasseg.metrics.confusion import (
     BinaryIoU,
     ConfusionMatrix,
@@ -63,4 +70,7 @@ __all__ = [
     "confusion_matrix_scores",
     "summarize_confusion_matrix",
     "format_report",
+    "coco_evaluate",
+    "COCOEvaluation",
+    "COCO_STAT_NAMES",
 ]

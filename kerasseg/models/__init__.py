@@ -3,6 +3,7 @@
 Importing this package imports every family module (each registers its builders).
 """
 
+from kerasseg.models.instance import MaskRCNN, mask_rcnn  # noqa: F401  (registers it)
 from kerasseg.models.registry import (
     BN_MOMENTUM,
     MODELS,
@@ -29,10 +30,12 @@ from kerasseg.models.semantic import (  # noqa: F401  (registers the semantic bu
 __all__ = [
     "BN_MOMENTUM",
     "MODELS",
+    "MaskRCNN",
     "Segmenter",
     "build",
     "describe",
     "list_models",
+    "mask_rcnn",
     "register_model",
     "set_bn_momentum",
 ]

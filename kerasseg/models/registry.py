@@ -12,6 +12,7 @@ import functools
 import inspect
 
 MODELS = {}
+TASK_OF = {}  # name -> "semantic" | "instance" | "panoptic"
 
 # mmsegmentation's 0.1 in PyTorch terms. Keras defaults to 0.99 and keras.applications'
 # MobileNets to 0.999: after a few hundred steps from scratch (or on a new domain) their moving
@@ -87,13 +88,15 @@ def register_model(name, task="semantic"):
 
         builder.__doc__ = (builder.__doc__ or "").rstrip() + SHARED_DOC
         MODELS[name] = builder
+        TASK_OF[name] = task
         return builder
 
     return wrap
 
 
-def list_models():
-    return sorted(MODELS)
+def list_models(task=None):
+    """Registered architecture names, sorted; ``task`` keeps those of one task."""
+    return sorted(name for name in MODELS if task is None or TASK_OF[name] == task)
 
 
 def build(name, /, num_classes, **kwargs):

@@ -7,14 +7,17 @@ All images here are RGB uint8 arrays; ``save_image`` converts to OpenCV's BGR wh
     kerasseg.visualize.save_image("overlay.png", kerasseg.visualize.overlay(image, labels, colours))
     kerasseg.visualize.grid(images, truths, predictions, colours, path="val.png")
     kerasseg.visualize.plot_history(history, "curves.png")  # History, dict or CSVLogger file
+    kerasseg.visualize.draw_instances(image, detections, class_names)  # instance overlay
 
 Plots are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas without pyplot, so they
 work on machines without a display and leave pyplot's global state alone. Modules: ``colour``
-(palette, colorize, overlay), ``images`` (save_image, grid), ``plots``.
+(palette, colorize, overlay), ``images`` (save_image, grid), ``plots``, ``instances``
+(draw_instances, instance_colours).
 """
 
 from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, overlay, palette
 from kerasseg.visualize.images import grid, save_image
+from kerasseg.visualize.instances import draw_instances, instance_colours
 from kerasseg.visualize.plots import (
     normalize_confusion_matrix,
     plot_confusion_matrix,
@@ -35,4 +38,6 @@ __all__ = [
     "IGNORE_COLOUR",
     "as_mask",
     "as_rgb",
+    "draw_instances",
+    "instance_colours",
 ]

@@ -1,0 +1,284 @@
+"""Mask R-CNN (He et al. 2017) with an FPN (Lin et al. 2017), torchvision's recipe.
+
+    model = kerasseg.mask_rcnn(num_classes=80, backbone="resnet50")
+    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9))
+    model.fit(kerasseg.data.prepare(ds, batch_size=2, crop_size=512, max_instances=100))
+    out = model(images)  # boxes, scores, classes, masks (28 x 28, box frame), num_detections
+
+The inference graph is a plain functional model: backbone -> FPN P2-P6 (256 wide) -> RPN ->
+proposals (``kerasseg.layers.Proposals``) -> ROIAlign 7x7 -> box head -> per-class NMS ->
+ROIAlign 14x14 on the detections -> mask head -> the detections' own-class masks. Training
+lives in ``train_step``: anchor matching and sampling, proposals at training sizes, ROI
+sampling and the five losses (``kerasseg.models.instance.targets``), so ``compile`` needs only
+an optimizer.
+"""
+
+import weakref
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from kerasseg.layers import Detections, MaskSelect, MultiLevelRoiAlign, Proposals, level_anchors
+from kerasseg.layers.detection import propose
+from kerasseg.models import base
+from kerasseg.models.instance import heads
+from kerasseg.models.instance import targets as T
+from kerasseg.models.registry import BN_MOMENTUM, register_model
+from kerasseg.models.segmenter import Segmenter
+from kerasseg.necks import coarser_level, feature_pyramid
+
+STRIDES = (4, 8, 16, 32, 64)  # P2..P6; ROIs read P2..P5
+ANCHOR_SIZES = (32, 64, 128, 256, 512)
+ASPECT_RATIOS = (0.5, 1.0, 2.0)
+
+# Training recipe (torchvision's defaults); each is a builder option of the same name.
+TRAINING = {
+    "rpn_positive_iou": 0.7,
+    "rpn_negative_iou": 0.3,
+    "rpn_samples": 256,
+    "rpn_positive_fraction": 0.5,
+    "rpn_pre_nms_train": 2000,
+    "rpn_post_nms_train": 2000,
+    "rpn_nms_iou": 0.7,
+    "roi_fg_iou": 0.5,
+    "roi_samples": 512,
+    "roi_positive_fraction": 0.25,
+}
+LOSSES = ("rpn_objectness", "rpn_box", "classification", "box", "mask")
+
+# The graph pieces training reads, per model (not tracked as layers, so never saved twice).
+_DENSE = weakref.WeakKeyDictionary()
+
+
+@keras.saving.register_keras_serializable(package="kerasseg")
+class MaskRCNN(Segmenter):
+    """A ``Segmenter`` of task "instance" whose ``train_step`` trains all of Mask R-CNN.
+
+    ``fit`` takes ``(images float32 [B, H, W, 3], {"boxes" [B, M, 4], "classes" [B, M] (-1
+    pads), "masks" [B, M, H, W]})`` batches, as ``kerasseg.data.prepare`` makes them, and
+    reports the five losses and their sum.
+    """
+
+    def __init__(self, inputs, outputs, name=None, *, training_config=None, seed=None, **kw):
+        super().__init__(inputs, outputs, name=name, **kw)
+        self.training_config = dict(TRAINING, **(training_config or {}))
+        self.seed = seed
+        self._seeds = keras.random.SeedGenerator(seed, name="sampling_seed")
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss",) + LOSSES}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(training_config=dict(self.training_config), seed=self.seed)
+        return config
+
+    def _dense(self):
+        dense = _DENSE.get(self)
+        if dense is None:
+            names = [f"fpn_smooth{s}" for s in STRIDES[:-1]]
+            names += ["fpn_p6", "rpn_scores", "rpn_deltas"]
+            dense = keras.Model(self.inputs, [self.get_layer(n).output for n in names])
+            _DENSE[self] = dense
+        return dense
+
+    def detection_losses(self, images, targets, training=True):
+        """The five losses (scalars) on one batch."""
+        cfg = self.training_config
+        proposal_layer = self.get_layer("proposals")
+        *level_maps, scores, deltas = self._dense()(images, training=training)
+        level_maps = [tf.cast(m, tf.float32) for m in level_maps]
+        scores, deltas = tf.cast(scores, tf.float32), tf.cast(deltas, tf.float32)
+        gt_boxes = tf.cast(targets["boxes"], tf.float32)
+        gt_classes = tf.cast(targets["classes"], tf.int32)
+        gt_valid = gt_classes >= 0
+        tf.debugging.assert_less(
+            gt_classes,
+            self.num_classes,
+            message=f"mask_rcnn: a ground-truth class is >= num_classes ({self.num_classes}); "
+            "classes must be 0..num_classes-1 (-1 pads)",
+        )
+        seed = tf.cast(self._seeds.next(), tf.int32)
+
+        anchors = level_anchors(level_maps, STRIDES, proposal_layer.sizes, proposal_layer.ratios)
+        rpn_cls, rpn_box = T.rpn_losses(scores, deltas, anchors, gt_boxes, gt_valid, seed, cfg)
+        counts = [tf.shape(m)[1] * tf.shape(m)[2] * len(proposal_layer.ratios) for m in level_maps]
+        size = tf.shape(images)[1], tf.shape(images)[2]
+        proposals, proposal_valid = propose(
+            tf.stop_gradient(scores),
+            tf.stop_gradient(deltas),
+            anchors,
+            counts,
+            size,
+            cfg["rpn_pre_nms_train"],
+            cfg["rpn_post_nms_train"],
+            cfg["rpn_nms_iou"],
+        )
+        rois = T.sample_rois(
+            proposals, proposal_valid, gt_boxes, gt_classes, gt_valid, seed + 1, cfg
+        )
+        roi_maps = level_maps[:-1]
+        box_in = T.roi_features(roi_maps, rois["boxes"], 7, STRIDES[:-1])
+        logits, box_deltas = self.get_layer("box_head")(box_in, training=training)
+        cls_loss, box_loss = T.box_losses(
+            rois,
+            tf.cast(logits, tf.float32),
+            tf.cast(box_deltas, tf.float32),
+            gt_boxes,
+            self.num_classes,
+        )
+        num_positive = int(cfg["roi_samples"] * cfg["roi_positive_fraction"])
+        mask_in = T.roi_features(roi_maps, rois["boxes"][:, :num_positive], 14, STRIDES[:-1])
+        mask_logits = self.get_layer("mask_head")(mask_in, training=training)
+        mask = T.mask_loss(tf.cast(mask_logits, tf.float32), rois, targets["masks"], num_positive)
+        return dict(zip(LOSSES, (rpn_cls, rpn_box, cls_loss, box_loss, mask)))
+
+    def _record(self, losses):
+        total = tf.add_n(list(losses.values()))
+        self._trackers["loss"].update_state(total)
+        for key, value in losses.items():
+            self._trackers[key].update_state(value)
+        return total
+
+    def train_step(self, data):
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            losses = self.detection_losses(images, targets, training=True)
+            total = tf.add_n(list(losses.values()))
+            if self.losses:
+                total += tf.add_n(self.losses)
+            scaled = self.optimizer.scale_loss(total)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply(grads, variables)
+        self._record(losses)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._record(self.detection_losses(images, targets, training=False))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _freeze_batch_norms(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        elif isinstance(layer, keras.Model):
+            _freeze_batch_norms(layer)
+
+
+@register_model("mask_rcnn", task="instance")
+def mask_rcnn(
+    num_classes,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    input_shape=(None, None, 3),
+    freeze_backbone=False,
+    frozen_bn=None,
+    fpn_filters=256,
+    box_head_units=1024,
+    mask_head_filters=256,
+    anchor_sizes=ANCHOR_SIZES,
+    aspect_ratios=ASPECT_RATIOS,
+    rpn_pre_nms_test=1000,
+    rpn_post_nms_test=1000,
+    score_threshold=0.05,
+    nms_iou=0.5,
+    max_detections=100,
+    training_config=None,
+    seed=None,
+    class_names=None,
+    palette=None,
+    bn_momentum=BN_MOMENTUM,
+    name=None,
+):
+    """Mask R-CNN with an FPN on a registry backbone (task "instance").
+
+    num_classes: object classes K, background not counted; the heads add background as class
+    0 internally (box logits K + 1, class-specific deltas and mask channels K + 1, background's
+    unused, as torchvision's), and every output class is 0..K-1, matching ``class_names``.
+    frozen_bn: the backbone's batch norms in inference mode and not trained (the detection
+    setting; default: on with pretrained ``weights``, off from scratch, where frozen initial
+    statistics would be meaningless).
+    fpn_filters, box_head_units, mask_head_filters: 256, 1024, 256 as in the paper (smaller for
+    quick CPU runs). anchor_sizes: one per level P2-P6 (32-512), each with ``aspect_ratios``.
+    rpn_pre_nms_test / rpn_post_nms_test: proposals kept per level before NMS and per image
+    after it at inference (1000, 1000); ``score_threshold``, ``nms_iou`` (per class) and
+    ``max_detections`` shape the final detections. training_config: overrides of
+    ``TRAINING`` (sample counts, IoU thresholds, training proposal counts).
+
+    Size: ``mask_rcnn(90, backbone="resnet50", weights=None)`` has 44,507,633 parameters,
+    torchvision's ``maskrcnn_resnet50_fpn`` (91 classes with background) 44,401,393 (+0.24%).
+    The whole difference is the backbone's batch norms: keras.applications counts their gamma,
+    beta, moving mean and variance as parameters (4 x 26,560 = 106,240), torchvision's frozen
+    batch norms hold all four as buffers. Convolutions (23,454,912: keras.applications' conv
+    biases are folded into the norms that follow them), FPN (3,344,384), RPN (593,935), box
+    head (14,362,055) and mask head (2,646,107) are identical in size.
+    """
+    arch = "mask_rcnn"
+    input_shape = base.check_args(arch, num_classes, None, input_shape, 32)
+    if len(anchor_sizes) != len(STRIDES):
+        raise ValueError(
+            f"{arch}: anchor_sizes needs {len(STRIDES)} sizes (P2-P6); got {list(anchor_sizes)}."
+        )
+    unknown = sorted(set(training_config or {}) - set(TRAINING))
+    if unknown:
+        raise ValueError(
+            f"{arch}: unknown training_config keys {unknown}; valid: {', '.join(TRAINING)}."
+        )
+    inputs = base.model_input(input_shape)
+    encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
+    if frozen_bn is None:
+        frozen_bn = weights is not None
+    if frozen_bn:
+        _freeze_batch_norms(encoder)
+    feats = base.features_by_stride(encoder, inputs)
+    pyramid = feature_pyramid(feats, fpn_filters)
+    level_maps = [pyramid[s] for s in STRIDES[:-1]] + [coarser_level(pyramid[32])]
+
+    rpn = heads.rpn_head(fpn_filters, len(aspect_ratios))
+    scores, deltas = [], []
+    for stride, level_map in zip(STRIDES, level_maps):
+        s, d = rpn(level_map)
+        scores.append(layers.Reshape((-1,), name=f"rpn_scores{stride}")(s))
+        deltas.append(layers.Reshape((-1, 4), name=f"rpn_deltas{stride}")(d))
+    scores = layers.Concatenate(axis=1, name="rpn_scores")(scores)
+    deltas = layers.Concatenate(axis=1, name="rpn_deltas")(deltas)
+    proposals = Proposals(
+        STRIDES, anchor_sizes, aspect_ratios, rpn_pre_nms_test, rpn_post_nms_test, name="proposals"
+    )(inputs, scores, deltas, *level_maps)
+
+    roi_maps, roi_strides = level_maps[:-1], STRIDES[:-1]
+    box_in = MultiLevelRoiAlign(7, roi_strides, name="box_roi_align")(proposals, *roi_maps)
+    logits, box_deltas = heads.box_head(fpn_filters, 7, box_head_units, num_classes)(box_in)
+    detections = Detections(score_threshold, nms_iou, max_detections, name="detections")(
+        inputs, proposals, logits, box_deltas
+    )
+    mask_in = MultiLevelRoiAlign(14, roi_strides, name="mask_roi_align")(
+        detections["boxes"], *roi_maps
+    )
+    mask_logits = heads.mask_head(fpn_filters, 14, mask_head_filters, num_classes)(mask_in)
+    masks = MaskSelect(name="masks", dtype="float32")(mask_logits, detections["classes"])
+    outputs = {
+        "boxes": detections["boxes"],
+        "scores": detections["scores"],
+        "classes": detections["classes"],
+        "masks": masks,
+        "num_detections": detections["num_detections"],
+    }
+    model = MaskRCNN(
+        inputs,
+        outputs,
+        name=name or f"{arch}_{backbone}",
+        input_multiple=32,
+        num_classes=num_classes,
+        task="instance",
+        training_config=training_config,
+        seed=seed,
+    )
+    return base.load_weights(model, encoder, weights, arch)

@@ -1,0 +1,149 @@
+"""Mask R-CNN: the paper's size, the inference contract, training inside the model, saving."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasseg
+from kerasseg.models.instance import MaskRCNN
+from kerasseg.models.registry import SHARED_OPTIONS, TASK_OF
+
+TINY = dict(
+    backbone="mobilenetv2",
+    weights=None,
+    fpn_filters=16,
+    box_head_units=32,
+    mask_head_filters=16,
+    anchor_sizes=(16, 32, 64, 128, 256),
+    rpn_pre_nms_test=100,
+    rpn_post_nms_test=30,
+    max_detections=10,
+    training_config=dict(rpn_pre_nms_train=200, rpn_post_nms_train=50, roi_samples=32),
+    seed=0,
+)
+
+
+def tiny(num_classes=3, **options):
+    return kerasseg.mask_rcnn(num_classes, **dict(TINY, **options))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny(class_names=["circle", "square", "triangle"])
+
+
+def batch(with_instances=(True, True)):
+    """Two 64 px images and their padded targets (4 slots); an image may have none."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    boxes = np.zeros((2, 4, 4), "float32")
+    classes = -np.ones((2, 4), "int32")
+    masks = np.zeros((2, 4, 64, 64), "uint8")
+    for b, (y1, x1, y2, x2, c) in enumerate([(10, 10, 30, 40, 1), (30, 5, 60, 25, 0)]):
+        if with_instances[b]:
+            boxes[b, 0] = [y1, x1, y2, x2]
+            classes[b, 0] = c
+            masks[b, 0, y1:y2, x1:x2] = 1
+    return images, {"boxes": boxes, "classes": classes, "masks": masks}
+
+
+def test_paper_configuration_matches_torchvision_size():
+    paper = kerasseg.mask_rcnn(90, backbone="resnet50", weights=None)
+    # torchvision's maskrcnn_resnet50_fpn: 44,401,393; the docstring accounts for the
+    # 106,240 more, all in the backbone's batch norms (4 x 26,560 channels).
+    assert paper.count_params() == 44_401_393 + 4 * 26_560
+    assert abs(paper.count_params() / 44_401_393 - 1) < 0.01
+    sizes = {layer.name: layer.count_params() for layer in paper.layers}
+    assert sizes["rpn_head"] == 256 * 256 * 9 + 256 + (256 * 3 + 3) + (256 * 12 + 12)
+    assert sizes["box_head"] == (12544 + 1) * 1024 + 1025 * 1024 + 1025 * 91 + 1025 * 364
+    assert sizes["mask_head"] == 4 * (256 * 256 * 9 + 256) + 256 * 256 * 4 + 256 + 257 * 91
+    fpn = sum(n for name, n in sizes.items() if name.startswith("fpn_"))
+    assert fpn == sum((c + 1) * 256 for c in (256, 512, 1024, 2048)) + 4 * (256 * 256 * 9 + 256)
+
+
+def test_registered_as_an_instance_builder(model):
+    assert TASK_OF["mask_rcnn"] == "instance"
+    assert "mask_rcnn" in kerasseg.list_models(task="instance")
+    assert "mask_rcnn" not in kerasseg.list_models(task="semantic")
+    params = inspect.signature(kerasseg.mask_rcnn).parameters
+    for option in ("backbone", "weights", "input_shape", *SHARED_OPTIONS, "name"):
+        assert params[option].kind is inspect.Parameter.KEYWORD_ONLY, option
+    assert isinstance(model, MaskRCNN)
+    info = model.describe()
+    assert info["task"] == "instance" and info["num_classes"] == 3
+    assert info["class_names"] == ["circle", "square", "triangle"]
+    assert info["builder"] == "mask_rcnn" and info["input_multiple"] == 32
+
+
+def test_inference_outputs(model):
+    images, _ = batch()
+    out = model(images, training=False)
+    assert set(out) == {"boxes", "scores", "classes", "masks", "num_detections"}
+    assert out["boxes"].shape == (2, 10, 4) and out["masks"].shape == (2, 10, 28, 28)
+    assert out["classes"].dtype == tf.int32 and out["num_detections"].shape == (2,)
+    boxes, classes = out["boxes"].numpy(), out["classes"].numpy()
+    assert (boxes >= 0).all() and (boxes <= 64).all()
+    assert (boxes[..., 2] >= boxes[..., 0]).all() and (boxes[..., 3] >= boxes[..., 1]).all()
+    assert ((classes >= 0) & (classes < 3)).all()
+    masks = out["masks"].numpy()
+    assert (masks >= 0).all() and (masks <= 1).all()
+    # any size that is a multiple of 32 runs (anchors follow the maps)
+    assert model(np.zeros((1, 96, 64, 3), "float32"))["boxes"].shape == (1, 10, 4)
+
+
+def test_fit_reports_the_five_losses_and_handles_an_image_without_instances():
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images, targets = batch(with_instances=(True, False))
+    ds = tf.data.Dataset.from_tensors((images, targets)).repeat(3)
+    before = [w.numpy().copy() for w in model.get_layer("mask_head").weights]
+    history = model.fit(ds, epochs=1, verbose=0).history
+    keys = {"loss", "rpn_objectness", "rpn_box", "classification", "box", "mask"}
+    assert keys <= set(history)
+    assert all(np.isfinite(history[k][-1]) for k in keys)
+    after = model.get_layer("mask_head").weights
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, after))
+    # no ground truth anywhere: only background terms, still finite
+    images, targets = batch(with_instances=(False, False))
+    empty = tf.data.Dataset.from_tensors((images, targets))
+    result = model.evaluate(empty, verbose=0, return_dict=True)
+    assert result["mask"] == 0.0 and result["box"] == 0.0 and result["rpn_box"] == 0.0
+    assert np.isfinite(result["loss"])
+
+
+def test_frozen_batch_norm_option():
+    frozen = tiny(frozen_bn=True)
+    norms = [
+        layer
+        for layer in frozen.get_layer("mobilenetv2").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert norms and not any(layer.trainable for layer in norms)
+    assert all(layer.trainable for layer in frozen.get_layer("box_head").layers)
+
+
+def test_keras_round_trip(model, tmp_path):
+    images, targets = batch()
+    path = str(tmp_path / "mask_rcnn.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, MaskRCNN) and loaded.describe() == model.describe()
+    assert loaded.training_config == model.training_config
+    want, got = model(images), loaded(images)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
+    loaded.compile(optimizer="adam")
+    history = loaded.fit(tf.data.Dataset.from_tensors((images, targets)), verbose=0).history
+    assert np.isfinite(history["loss"][-1])
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="anchor_sizes"):
+        tiny(anchor_sizes=(32, 64))
+    with pytest.raises(ValueError, match="unknown training_config keys.*roi_sample"):
+        tiny(training_config={"roi_sample": 3})
+    with pytest.raises(ValueError, match="num_classes"):
+        tiny(num_classes=0)
