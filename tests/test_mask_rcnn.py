@@ -96,7 +96,7 @@ def test_inference_outputs(model):
 
 def test_fit_reports_the_five_losses_and_handles_an_image_without_instances():
     model = tiny()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     images, targets = batch(with_instances=(True, False))
     ds = tf.data.Dataset.from_tensors((images, targets)).repeat(3)
     before = [w.numpy().copy() for w in model.get_layer("mask_head").weights]
@@ -106,12 +106,11 @@ def test_fit_reports_the_five_losses_and_handles_an_image_without_instances():
     assert all(np.isfinite(history[k][-1]) for k in keys)
     after = model.get_layer("mask_head").weights
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, after))
-    # no ground truth anywhere: only background terms, still finite
+    # no ground truth anywhere: only background terms, still finite (eager: no second trace)
     images, targets = batch(with_instances=(False, False))
-    empty = tf.data.Dataset.from_tensors((images, targets))
-    result = model.evaluate(empty, verbose=0, return_dict=True)
+    result = {k: float(v) for k, v in model.detection_losses(images, targets).items()}
     assert result["mask"] == 0.0 and result["box"] == 0.0 and result["rpn_box"] == 0.0
-    assert np.isfinite(result["loss"])
+    assert np.isfinite(result["classification"]) and result["rpn_objectness"] > 0.0
 
 
 def test_frozen_batch_norm_option():
@@ -135,9 +134,17 @@ def test_keras_round_trip(model, tmp_path):
     want, got = model(images), loaded(images)
     for key in want:
         np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
-    loaded.compile(optimizer="adam")
+    loaded.compile(optimizer="adam", run_eagerly=True)  # the graph path: test_fit_...
     history = loaded.fit(tf.data.Dataset.from_tensors((images, targets)), verbose=0).history
     assert np.isfinite(history["loss"][-1])
+
+
+def test_a_class_id_out_of_range_is_named():
+    model = tiny()
+    images, targets = batch()
+    targets["classes"][0, 0] = 3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="class is >= num_classes \\(3\\)"):
+        model.detection_losses(images, targets)
 
 
 def test_bad_options():
@@ -147,3 +154,34 @@ def test_bad_options():
         tiny(training_config={"roi_sample": 3})
     with pytest.raises(ValueError, match="num_classes"):
         tiny(num_classes=0)
+
+
+@pytest.mark.slow
+def test_overfits_four_shapes_images_to_mask_ap50_of_at_least_0_9():
+    # 4 images of the generated set, 300 steps of batch 2 (about 45 s on 2 cores): a correct
+    # model reaches mask AP50 1.0 on them after ~200 steps (COCOeval, pycocotools' own).
+    from kerasseg.metrics import coco_evaluate
+
+    keras.utils.set_random_seed(0)
+    raw = kerasseg.datasets.load("shapes_instances", split="train", num_images=4)
+    train = kerasseg.data.prepare(
+        raw, batch_size=2, crop_size=(64, 64), training=False, max_instances=8
+    )
+    model = kerasseg.mask_rcnn(
+        3,
+        **dict(
+            TINY,
+            fpn_filters=32,
+            box_head_units=64,
+            mask_head_filters=32,
+            rpn_pre_nms_test=200,
+            rpn_post_nms_test=50,
+            max_detections=20,
+            training_config=dict(rpn_pre_nms_train=300, rpn_post_nms_train=100, roi_samples=64),
+        ),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    model.fit(train.cache().repeat(), steps_per_epoch=300, epochs=1, verbose=0)
+    scores = coco_evaluate(model, raw)
+    assert scores["segm"]["AP50"] >= 0.9, scores
+    assert scores["bbox"]["AP50"] >= 0.9, scores

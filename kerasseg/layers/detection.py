@@ -37,17 +37,20 @@ def level_anchors(level_maps, strides, sizes, ratios):
 
 
 def nms_per_image(boxes, scores, max_output, iou):
-    """Padded NMS image by image: ``(indices [B, max_output], counts [B])``. One image at a
-    time runs TensorFlow's NonMaxSuppressionV4 kernel (which XLA also compiles); the batched
-    form of ``non_max_suppression_padded`` is a large graph of Python-level tiles, slow to
-    trace and to run on a CPU."""
+    """Padded NMS image by image: ``(indices [B, max_output], counts [B])``.
+
+    Each image runs TensorFlow's NonMaxSuppressionV4 kernel directly (XLA compiles it and
+    TFLite has it as a builtin); ``tf.image.non_max_suppression_padded`` instead always
+    builds its tiled pure-Python algorithm, a graph that takes seconds to trace and to run
+    on a CPU.
+    """
 
     def one(args):
         image_boxes, image_scores = args
-        indices, count = tf.image.non_max_suppression_padded(
-            image_boxes,
-            image_scores,
-            max_output,
+        indices, count = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=image_boxes,
+            scores=image_scores,
+            max_output_size=max_output,
             iou_threshold=iou,
             score_threshold=0.0,
             pad_to_max_output_size=True,
@@ -106,6 +109,7 @@ class Proposals(keras.layers.Layer):
         self.strides, self.sizes, self.ratios = list(strides), list(sizes), list(ratios)
         self.pre_nms, self.post_nms, self.iou = int(pre_nms), int(post_nms), float(iou)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, image, scores, deltas, *level_maps):
         anchors = level_anchors(level_maps, self.strides, self.sizes, self.ratios)
         counts = [tf.shape(m)[1] * tf.shape(m)[2] * len(self.ratios) for m in level_maps]
@@ -160,6 +164,7 @@ class MultiLevelRoiAlign(keras.layers.Layer):
         self.output_size, self.strides = int(output_size), list(strides)
         self.sampling_ratio = int(sampling_ratio)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, boxes, *level_maps):
         maps = [tf.cast(m, self.compute_dtype) for m in level_maps]
         out = align_pyramid(maps, boxes, self.output_size, self.strides, self.sampling_ratio)
@@ -213,6 +218,7 @@ class Detections(keras.layers.Layer):
         self.score_threshold, self.iou = float(score_threshold), float(iou)
         self.max_detections = int(max_detections)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, image, proposals, logits, deltas):
         size = tf.shape(image)[1], tf.shape(image)[2]
         batch, count = tf.shape(proposals)[0], tf.shape(proposals)[1]
@@ -238,6 +244,7 @@ class MaskSelect(keras.layers.Layer):
     """``[mask logits [B * D, m, m, K + 1], classes [B, D]] -> probabilities [B, D, m, m]`` of
     each detection's own class (channel class + 1: channel 0 is the unused background)."""
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, logits, classes):
         batch, count = tf.shape(classes)[0], tf.shape(classes)[1]
         size = logits.shape[1]

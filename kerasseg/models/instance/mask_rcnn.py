@@ -67,6 +67,13 @@ class MaskRCNN(Segmenter):
         self._seeds = keras.random.SeedGenerator(seed, name="sampling_seed")
         self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss",) + LOSSES}
 
+    def compile(self, optimizer="rmsprop", **kwargs):
+        """``compile(optimizer=...)``: the losses are the model's own (no ``loss``)."""
+        super().compile(optimizer=optimizer, **kwargs)
+        # Its slot variables now, not inside the first traced step: creating them there makes
+        # Keras trace the (large) training step twice.
+        self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         return list(self._trackers.values())
@@ -85,6 +92,9 @@ class MaskRCNN(Segmenter):
             _DENSE[self] = dense
         return dense
 
+    # No autograph: the loops here run over Python lists (levels), never over tensors, and
+    # converting this code and all it calls made tracing a training step 3x slower.
+    @tf.autograph.experimental.do_not_convert
     def detection_losses(self, images, targets, training=True):
         """The five losses (scalars) on one batch."""
         cfg = self.training_config
