@@ -13,10 +13,17 @@ Every format wraps the model in the same serving function (``serving``): uint8 i
 turned into probabilities the way ``kerasseg.inference.predict`` does, and the labels agree
 with it. Class names and colours default to the model's own (``describe(model)``).
 
+An instance model (task "instance", ``kerasseg.mask_rcnn``) is served one image at a time:
+``images`` uint8 ``[1, H, W, 3]`` in; ``boxes`` float32 ``[1, M, 4]`` (y1, x1, y2, x2 pixels),
+``classes`` int32 ``[1, M]``, ``scores`` float32 ``[1, M]``, ``masks`` uint8 ``[1, M, H, W]``
+(pasted at the image's size) and ``num_detections`` int32 ``[1]`` out, agreeing with
+``kerasseg.inference.predict(model, image, score_threshold=0.0)``; TFLite needs no
+``SELECT_TF_OPS`` (module ``instances``).
+
 Export never deletes a user's files: a path that exists and is not empty is refused with
 ``FileExistsError`` unless ``overwrite=True``, and even then only the files the export itself
 writes are replaced. Modules: ``savedmodel``, ``tflite_model``, ``onnx_model``, ``serving``,
-``metadata``, ``files``. Nothing here imports OpenCV.
+``instances``, ``metadata``, ``files``. Nothing here imports OpenCV.
 """
 
 from kerasseg.export.metadata import metadata

@@ -10,7 +10,10 @@ __all__ = ["num_classes", "metadata"]
 
 
 def num_classes(model):
-    """The classes the served labels take: one sigmoid/logit channel still labels two, 0 and 1."""
+    """The classes the served labels take: one sigmoid/logit channel still labels two, 0 and 1;
+    an instance model's object classes (``describe(model)["num_classes"]``)."""
+    if describe(model)["task"] == "instance":
+        return int(describe(model)["num_classes"])
     return max(int(model.outputs[0].shape[-1]), 2)
 
 

@@ -4,6 +4,11 @@ served = tf.saved_model.load(path)
 out = served.signatures["serving_default"](images=tf.constant(uint8_images))
 served.class_names.numpy(), served.palette.numpy()
 # the same metadata as files: assets/class_names.txt and assets/palette.json
+
+An instance model (task "instance", e.g. ``kerasseg.mask_rcnn``) is served one image at a time:
+``images`` uint8 [1, H, W, 3] of any size -> ``boxes`` float32 [1, M, 4] (y1, x1, y2, x2
+pixels), ``classes`` int32 [1, M], ``scores`` float32 [1, M], ``masks`` uint8 [1, M, H, W] and
+``num_detections`` int32 [1] (``kerasseg.export.instances``).
 """
 
 import json
@@ -16,6 +21,7 @@ from kerasseg import inference
 from kerasseg.export.files import refuse_existing, staging_dir
 from kerasseg.export.metadata import metadata
 from kerasseg.export.serving import serving_function, serving_module
+from kerasseg.models.segmenter import describe
 
 __all__ = ["saved_model"]
 
@@ -42,6 +48,7 @@ def _write_saved_model(model, directory, class_names, palette, multiple, scratch
         palette=stored(colours, tf.uint8, "palette"),
         num_classes=stored(len(names), tf.int32, "num_classes"),
         multiple=stored(inference.model_multiple(model, multiple), tf.int32, "multiple"),
+        task=stored(describe(model)["task"], tf.string, "task"),
         class_names_file=tf.saved_model.Asset(os.path.join(scratch, "class_names.txt")),
         palette_file=tf.saved_model.Asset(os.path.join(scratch, "palette.json")),
     )
@@ -65,8 +72,16 @@ def saved_model(model, path, *, overwrite=False, class_names=None, palette=None,
 
     Signature ``serving_default``: input ``images`` uint8 ``[N, H, W, C]``; outputs ``labels``
     int32 ``[N, H, W]`` and ``probabilities`` float32 ``[N, H, W, K]``. The loaded object also has
-    ``class_names`` (tf.string [K]), ``palette`` (uint8 [K, 3]), ``num_classes``, ``multiple``
-    and the assets ``class_names.txt`` (one name per line) and ``palette.json``.
+    ``class_names`` (tf.string [K]), ``palette`` (uint8 [K, 3]), ``num_classes``, ``multiple``,
+    ``task`` (tf.string, the model's task) and the assets ``class_names.txt`` (one name per
+    line) and ``palette.json``.
+
+    An instance model's signature takes one image, uint8 ``[1, H, W, 3]`` of any size, and
+    returns ``boxes`` float32 ``[1, M, 4]`` (y1, x1, y2, x2 in the image's pixels, clipped to
+    it), ``classes`` int32 ``[1, M]`` (0..K-1), ``scores`` float32 ``[1, M]`` (descending),
+    ``masks`` uint8 ``[1, M, H, W]`` (0/1) and ``num_detections`` int32 ``[1]`` (= M): what
+    ``kerasseg.inference.predict(model, image, score_threshold=0.0)`` returns, with a batch
+    axis of 1 (``kerasseg.export.instances``).
 
     Args:
         model: the Keras segmentation model.

@@ -3,12 +3,17 @@
 import tensorflow as tf
 
 from kerasseg import inference
+from kerasseg.export.instances import instance_serving_function, is_instance_model
 
 __all__ = ["serving_function", "serving_module"]
 
 
-def serving_function(model, *, multiple=None, input_size=None):
+def serving_function(model, *, multiple=None, input_size=None, portable=False):
     """A tf.function uint8 images -> {"labels", "probabilities"} around ``model``.
+
+    An instance model (task "instance") gets ``instances.instance_serving_function`` instead:
+    one image ``[1, H, W, 3]`` -> boxes, classes, scores, masks, num_detections (``portable``:
+    without CombinedNonMaxSuppression, for TFLite and ONNX).
 
     ``input_size`` fixes (H, W) in the signature (TFLite needs it); otherwise any size is taken.
     Images are padded to the model's multiple (``describe(model)["input_multiple"]`` unless
@@ -17,6 +22,10 @@ def serving_function(model, *, multiple=None, input_size=None):
     (``inference.predict`` slides windows of that size instead, which a single graph cannot do
     for any image size).
     """
+    if is_instance_model(model):
+        return instance_serving_function(
+            model, multiple=multiple, input_size=input_size, portable=portable
+        )
     multiple = inference.model_multiple(model, multiple)
     channels = inference.model_channels(model)
     kind = inference.output_kind(model)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from kerasseg import inference
 from kerasseg.export.files import refuse_existing, staging_dir, write_file
+from kerasseg.export.instances import is_instance_model, unfuse_padded_nms
 from kerasseg.export.serving import serving_function, serving_module
 
 __all__ = ["tflite", "QUANTIZATIONS", "DEFAULT_TFLITE_SIZE"]
@@ -48,9 +49,11 @@ def _representative(images, size, channels):
     return dataset
 
 
-def _convert(serve, staging, quantization, calibration):
+def _convert(serve, staging, quantization, calibration, instance=False):
     # Through a SavedModel: the converter then freezes the variables into constants.
     tf.saved_model.save(serving_module(serve), staging, signatures={"serving_default": serve})
+    if instance:
+        unfuse_padded_nms(staging)
     converter = tf.lite.TFLiteConverter.from_saved_model(staging, ["serving_default"])
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -85,16 +88,34 @@ def tflite(
     Returns:
         ``path``. Run it with ``tf.lite.Interpreter(path).get_signature_runner()`` (or the
         same API of ``ai_edge_litert.interpreter.Interpreter``, TF's successor to it).
+
+    An instance model (task "instance") takes one image ``[1, H, W, 3]`` and returns
+    ``boxes``, ``classes``, ``scores``, ``masks`` (uint8 ``[1, M, H, W]``) and
+    ``num_detections`` as its SavedModel does (``kerasseg.export.instances``), with builtin
+    TFLite ops only (no ``SELECT_TF_OPS``, no Flex delegate). The model's own graph would need
+    ``SELECT_TF_OPS`` for one op, ``CombinedNonMaxSuppression`` (its final per-class NMS),
+    which the export replaces by one builtin ``NON_MAX_SUPPRESSION_V4`` over class-shifted
+    boxes. The RPN's NMS (``tf.image.non_max_suppression_padded`` in a ``tf.map_fn``) converts
+    op by op to builtins (WHILE loops included) once the converter's fusion of it into
+    ``NON_MAX_SUPPRESSION_V4``, which gets the output's rank wrong and fails at run time, is
+    turned off (``instances.unfuse_padded_nms``). ``quantization`` None or
+    ``"float16"``; ``"int8"`` is refused (box decoding and NMS need float activations).
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
+    instance = is_instance_model(model)
+    if instance and quantization == "int8":
+        raise ValueError(
+            'quantization="int8" is not supported for instance models: box decoding, NMS and '
+            'mask pasting need float activations; use None or "float16" (float16 weights).'
+        )
     path = os.fspath(path)
     refuse_existing(path, overwrite, "a TFLite model")
     size = input_size_of(model, input_size, DEFAULT_TFLITE_SIZE)
     calibration = None
     if quantization == "int8":
         calibration = _representative(representative_images, size, inference.model_channels(model))
-    serve = serving_function(model, multiple=multiple, input_size=size)
+    serve = serving_function(model, multiple=multiple, input_size=size, portable=True)
     with staging_dir(path) as staging:
-        flatbuffer = _convert(serve, staging, quantization, calibration)
+        flatbuffer = _convert(serve, staging, quantization, calibration, instance)
     return write_file(path, flatbuffer, overwrite, "a TFLite model")
