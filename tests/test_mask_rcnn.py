@@ -1,6 +1,9 @@
 """Mask R-CNN: the paper's size, the inference contract, training inside the model, saving."""
 
 import inspect
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -185,3 +188,38 @@ def test_overfits_four_shapes_images_to_mask_ap50_of_at_least_0_9():
     scores = coco_evaluate(model, raw)
     assert scores["segm"]["AP50"] >= 0.9, scores
     assert scores["bbox"]["AP50"] >= 0.9, scores
+
+
+REPLICAS = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+sys.path.insert(0, sys.argv[1])
+from tests.test_mask_rcnn import batch, tiny
+
+images, targets = batch()
+ds = tf.data.Dataset.from_tensors((images, targets)).unbatch().batch(2)
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+start = [w.numpy() for w in model.trainable_weights]
+history = model.fit(ds, verbose=0).history
+assert np.isfinite(history["loss"][-1]), history
+moved = [not np.allclose(a, w.numpy()) for a, w in zip(start, model.trainable_weights)]
+assert sum(moved) > len(moved) // 2, sum(moved)
+print("replicas", model.distribute_strategy.num_replicas_in_sync)
+"""
+
+
+@pytest.mark.slow
+def test_trains_on_two_replicas():
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", REPLICAS, root], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout

@@ -160,7 +160,9 @@ class MaskRCNN(Segmenter):
             total = tf.add_n(list(losses.values()))
             if self.losses:
                 total += tf.add_n(self.losses)
-            scaled = self.optimizer.scale_loss(total)
+            # Gradients are summed over replicas: average them, as Keras' own losses do.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total / replicas)
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
