@@ -28,7 +28,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--classes", type=int, default=21)
-    parser.add_argument("--models", nargs="*", default=kerasseg.list_models())
+    parser.add_argument("--models", nargs="*", default=kerasseg.list_models(task="semantic"))
     args = parser.parse_args(argv)
 
     rows = [
