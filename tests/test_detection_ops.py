@@ -61,6 +61,20 @@ def test_roi_align_hand_example():
     np.testing.assert_allclose(out.numpy()[0, :, :, 0], [[0.5, 2.5], [0.5, 2.5]], atol=1e-6)
 
 
+def test_roi_align_gives_torchvisions_values():
+    # torchvision 0.29.1: roi_align(arange(25).reshape(1, 1, 5, 5), [boxes (x1, y1, x2, y2)],
+    # 2, 1.0, sampling_ratio=2, aligned=True) for the same three boxes, printed to 6 digits.
+    fmap = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+    boxes = [[1.0, 0.5, 4.5, 3.0], [-1.0, -2.0, 3.0, 2.0], [3.4, 3.2, 3.9, 3.6]]  # y1, x1, ...
+    torchvision = [
+        [[7.5, 8.75], [16.25, 17.5]],
+        [[0.0, 0.5], [3.75, 8.0]],
+        [[17.925, 18.125], [19.175, 19.375]],
+    ]
+    out = roi_align(tf.constant(fmap), tf.constant(boxes), [0, 0, 0], 2).numpy()[..., 0]
+    np.testing.assert_allclose(out, torchvision, atol=1e-5)
+
+
 def test_roi_align_matches_numpy_definition():
     rng = np.random.default_rng(0)
     fmap = rng.normal(size=(2, 9, 11, 3)).astype(np.float32)
