@@ -27,6 +27,7 @@ from kerasseg.models.instance import targets as T
 from kerasseg.models.registry import BN_MOMENTUM, register_model
 from kerasseg.models.segmenter import Segmenter
 from kerasseg.necks import coarser_level, feature_pyramid
+from kerasseg.ops.resize import in_xla_context
 
 STRIDES = (4, 8, 16, 32, 64)  # P2..P6; ROIs read P2..P5
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
@@ -141,9 +142,12 @@ class MaskRCNN(Segmenter):
             self.num_classes,
         )
         num_positive = int(cfg["roi_samples"] * cfg["roi_positive_fraction"])
-        mask_in = T.roi_features(roi_maps, rois["boxes"][:, :num_positive], 14, STRIDES[:-1])
+        positives = T.positive_rois(rois, num_positive, dynamic=not in_xla_context())
+        mask_in = T.flat_roi_features(
+            roi_maps, positives["boxes"], positives["images"], 14, STRIDES[:-1]
+        )
         mask_logits = self.get_layer("mask_head")(mask_in, training=training)
-        mask = T.mask_loss(tf.cast(mask_logits, tf.float32), rois, targets["masks"], num_positive)
+        mask = T.mask_loss(tf.cast(mask_logits, tf.float32), positives, targets["masks"])
         return dict(zip(LOSSES, (rpn_cls, rpn_box, cls_loss, box_loss, mask)))
 
     def _record(self, losses):

@@ -6,11 +6,13 @@ as ``kerasseg.data.prepare`` batches it. Everything is batched TensorFlow ops, s
 torchvision's (Detectron2's is the same up to details named where they differ).
 """
 
+import math
+
 import tensorflow as tf
 
 from kerasseg.layers import align_pyramid
 from kerasseg.ops import boxes as B
-from kerasseg.ops.roi_align import roi_align
+from kerasseg.ops.roi_align import fpn_levels, multilevel_roi_align, roi_align
 
 # torchvision's smooth-L1 beta for both box losses.
 SMOOTH_L1_BETA = 1.0 / 9.0
@@ -82,30 +84,58 @@ def box_losses(rois, logits, deltas, gt_boxes, num_classes):
     return _masked_mean(ce, rois["valid"], count), _masked_mean(box, rois["positive"], count)
 
 
-def mask_targets(gt_masks, boxes, matched, size):
-    """Each positive ROI's ground-truth mask ROIAligned to ``size`` x ``size`` (soft targets,
-    as torchvision's ``project_masks_on_boxes``). ``gt_masks`` [B, M, H, W]."""
+def positive_rois(rois, num_positive, dynamic):
+    """The ROIs the mask head trains on, flat: ``boxes`` [P, 4], ``images``, ``labels``,
+    ``matched`` and ``valid`` [P].
+
+    ``dynamic``: only the sampled positives (P varies: the mask head, the most costly part of
+    a training step, runs on as many ROIs as torchvision's); otherwise the first
+    ``num_positive`` slots of every image, padding included (static shapes, for XLA).
+    """
+    positive = rois["positive"][:, :num_positive]
+    if dynamic:
+        # One masked-out row more, so the heads never see an empty batch (some CPU kernels'
+        # convolution gradients fail on zero rows).
+        where = tf.concat([tf.where(positive), tf.zeros([1, 2], tf.int64)], axis=0)
+        valid = tf.concat([tf.ones([tf.shape(where)[0] - 1], tf.bool), [False]], axis=0)
+    else:
+        batch = tf.shape(positive)[0]
+        b, slot = tf.meshgrid(tf.range(batch), tf.range(num_positive), indexing="ij")
+        where = tf.reshape(tf.stack([b, slot], axis=-1), [-1, 2])
+        valid = tf.reshape(positive, [-1])
+    where = tf.cast(where, tf.int32)
+    return {
+        "boxes": tf.gather_nd(rois["boxes"], where),
+        "images": where[:, 0],
+        "labels": tf.gather_nd(rois["labels"], where),
+        "matched": tf.gather_nd(rois["matched"], where),
+        "valid": valid,
+    }
+
+
+def mask_loss(mask_logits, positives, gt_masks):
+    """Per-pixel BCE of the ground-truth class's mask (soft targets: each positive's matched
+    ground-truth mask ROIAligned to the mask size, as torchvision's ``project_masks_on_boxes``)
+    averaged over pixels and positives. ``mask_logits`` [P, m, m, K + 1]; ``gt_masks``
+    [B, M, H, W]."""
+    size = mask_logits.shape[1]
+    logits = tf.gather(mask_logits, positives["labels"], axis=-1, batch_dims=1)
     shape = tf.shape(gt_masks)
     table = tf.reshape(tf.cast(gt_masks, tf.float32), [-1, shape[2], shape[3], 1])
-    images = tf.range(shape[0])[:, None] * shape[1] + matched  # row of each ROI's mask
-    out = roi_align(table, tf.reshape(boxes, [-1, 4]), tf.reshape(images, [-1]), size)
-    return tf.reshape(out, tf.concat([tf.shape(matched), [size, size]], 0))
+    rows = positives["images"] * shape[1] + positives["matched"]
+    targets = roi_align(table, positives["boxes"], rows, size)[..., 0]
+    bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits), axis=[1, 2])
+    valid = positives["valid"]
+    return _masked_mean(bce, valid, tf.reduce_sum(tf.cast(valid, tf.float32)))
 
 
-def mask_loss(mask_logits, rois, gt_masks, num_positive):
-    """Per-pixel BCE of the ground-truth class's mask on the positive ROIs (the first
-    ``num_positive`` slots), averaged over pixels and positives."""
-    positive = rois["positive"][:, :num_positive]
-    labels = rois["labels"][:, :num_positive]
-    shape = tf.shape(labels)
-    size = mask_logits.shape[1]
-    logits = tf.reshape(mask_logits, [shape[0], shape[1], size, size, -1])
-    logits = tf.gather(logits, labels, axis=-1, batch_dims=2)
-    targets = mask_targets(
-        gt_masks, rois["boxes"][:, :num_positive], rois["matched"][:, :num_positive], size
+def flat_roi_features(level_maps, boxes, images, size, strides):
+    """ROIAlign of flat boxes [P, 4] of images [P] from their FPN levels -> [P, size, size, C]."""
+    first = int(round(math.log2(strides[0])))
+    levels = fpn_levels(boxes, first, first + len(strides) - 1) - first
+    return multilevel_roi_align(
+        level_maps, boxes, images, size, [1.0 / s for s in strides], 2, levels
     )
-    bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits), axis=[2, 3])
-    return _masked_mean(bce, positive, tf.reduce_sum(tf.cast(positive, tf.float32)))
 
 
 def roi_features(level_maps, boxes, size, strides):
