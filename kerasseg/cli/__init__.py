@@ -6,7 +6,11 @@
     kerasseg evaluate --checkpoint runs/x/best.keras --dataset camvid --data-dir DIR --split test
     kerasseg predict  --checkpoint runs/x/best.keras photo.jpg ... --output preds/
     kerasseg export   --checkpoint runs/x/best.keras --format savedmodel --output exported/
-    kerasseg demo     [--output ./kerasseg_demo]
+    kerasseg demo     [--output ./kerasseg_demo] [--task semantic|instance]
+
+Instance checkpoints (Mask R-CNN, trained on an instance set such as ``shapes_instances``) go
+through the same commands: ``evaluate`` prints COCO box and mask AP and writes them to JSON,
+``predict`` writes detection overlays and per-image JSON (boxes, classes, scores, RLE masks).
 
 One module per command (``kerasseg.cli.train`` ...: its options ``add_arguments`` and its
 ``run``); ``common`` holds what they share, ``startup`` the TensorFlow import, ``checkpoint``
@@ -79,7 +83,8 @@ LIGHT_COMMANDS = ("models",)
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kerasseg",
-        description="Semantic segmentation with Keras 3: train, evaluate, predict, export.",
+        description="Semantic and instance segmentation with Keras 3: train, evaluate, "
+        "predict, export.",
     )
     debug_help = (
         "show tracebacks and every TensorFlow log line instead of one-line errors "

@@ -17,8 +17,20 @@ def load_checkpoint(path):
     return keras.models.load_model(path, compile=False)
 
 
+def task_of(model):
+    """The model's task ("semantic", "instance", "panoptic"), as it says itself."""
+    from kerasseg.models.segmenter import describe
+
+    return describe(model)["task"]
+
+
 def num_classes(model):
-    """Classes a checkpoint predicts: its output channels, 2 for a one-channel binary model."""
+    """Classes a checkpoint predicts: its output channels, 2 for a one-channel binary model;
+    an instance or panoptic model's own count (its outputs are not class maps)."""
+    if task_of(model) != "semantic":
+        from kerasseg.models.segmenter import describe
+
+        return int(describe(model)["num_classes"])
     return max(2, int(model.outputs[0].shape[-1]))
 
 

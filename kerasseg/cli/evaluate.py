@@ -1,12 +1,13 @@
-"""``kerasseg evaluate``: mIoU, accuracy and per-class IoU of a checkpoint on a split."""
+"""``kerasseg evaluate``: mIoU, accuracy and per-class IoU of a checkpoint on a split; COCO box
+and mask AP for an instance checkpoint (written to JSON: --json, else next to the checkpoint)."""
 
 import json
 import os
 
-from kerasseg.cli.checkpoint import load_checkpoint
+from kerasseg.cli.checkpoint import load_checkpoint, task_of
 from kerasseg.cli.common import UsageError, check_dataset, check_file, crop, options, say
 
-HELP = "mIoU, accuracy and per-class IoU of a checkpoint"
+HELP = "mIoU, accuracy and per-class IoU of a checkpoint (COCO AP for instance models)"
 
 
 def add_arguments(p):
@@ -22,9 +23,26 @@ def add_arguments(p):
         metavar="PX",
         help="pad/shrink images to this size (default: native size)",
     )
-    p.add_argument("--steps", type=int, help="evaluate only this many batches")
+    p.add_argument("--steps", type=int, help="evaluate only this many batches (images)")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
-    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument(
+        "--json",
+        "--output",
+        dest="json",
+        help="also write the results to this JSON file (instance checkpoints: default "
+        "<checkpoint>_coco_<dataset>_<split>.json next to it)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="instance checkpoints: replace an existing JSON file (refused otherwise)",
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.0,
+        help="instance checkpoints: leave out detections scoring below this (default 0)",
+    )
     p.add_argument(
         "--no-file-check",
         action="store_true",
@@ -51,14 +69,20 @@ def _dataset_and_options(args):
 
 def run(args):
     from kerasseg import metrics
-    from kerasseg.training import check_split, default_verbose, evaluate
+    from kerasseg.training import check_split, dataset_meta, dataset_task, default_verbose, evaluate
 
     check_file(args.checkpoint, "checkpoint")
     dataset, dataset_options = _dataset_and_options(args)
     check_dataset(dataset, args.data_dir)
-    if not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
+    meta = dataset_meta(dataset, args.data_dir, dataset_options)
+    json_path = None
+    if dataset_task(meta) == "instance":
+        json_path = _instance_json_path(args, dataset)
+    elif not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
         check_split(dataset, args.data_dir, args.split, dataset_options)
     model = load_checkpoint(args.checkpoint)
+    if task_of(model) == "instance" or dataset_task(meta) == "instance":
+        return _run_instances(args, model, dataset, dataset_options, meta, json_path)
     summary = evaluate(
         model,
         dataset,
@@ -92,3 +116,44 @@ def _write_json(args, dataset, summary):
     with open(args.json, "w") as f:
         json.dump(record, f, indent=2)
     say(f"wrote {args.json}")
+
+
+def _instance_json_path(args, dataset):
+    """Where the COCO scores go; an existing file is refused unless --overwrite (checked before
+    the model is loaded)."""
+    from kerasseg.training import coco_json_path
+
+    path = args.json or coco_json_path(args.checkpoint, dataset, args.split)
+    if os.path.exists(path) and not args.overwrite:
+        raise UsageError(
+            f"{path} exists; pass --overwrite to replace it, or --json PATH to write elsewhere."
+        )
+    return path
+
+
+def _run_instances(args, model, dataset, dataset_options, meta, json_path):
+    """COCO box and mask AP of an instance checkpoint: a table, and the JSON file."""
+    from kerasseg.training import check_task_match, evaluate_instances, format_coco, write_coco_json
+
+    check_task_match(task_of(model), f"checkpoint {args.checkpoint!r}", dataset, meta)
+    stats = evaluate_instances(
+        model,
+        dataset,
+        data_dir=args.data_dir,
+        split=args.split,
+        steps=args.steps,
+        dataset_options=dataset_options,
+        score_threshold=args.score_threshold,
+    )
+    say(f"{dataset} {args.split}: COCO box and mask AP (pycocotools)")
+    say(format_coco(stats))
+    write_coco_json(
+        json_path,
+        stats,
+        checkpoint=os.path.abspath(args.checkpoint),
+        dataset=dataset,
+        split=args.split,
+        images=args.steps,
+    )
+    say(f"wrote {json_path}")
+    return 0

@@ -20,9 +20,10 @@ def add_arguments(p):
 
 
 def run(args):
+    # First: loading imports the whole package (the console script imported it lightly).
+    model = load_checkpoint(args.checkpoint)
     from kerasseg import export
 
-    model = load_checkpoint(args.checkpoint)
     fmt = args.format.lower()
     export_options = {"overwrite": args.overwrite}
     if fmt == "savedmodel":

@@ -44,6 +44,13 @@ def add_arguments(p):
         help="pad/shrink validation images to this size (default: native size)",
     )
     p.add_argument("--val-split", default="val", help="validation split ('none' to skip)")
+    p.add_argument("--val-every", type=int, default=1, metavar="N", help="validate every N epochs")
+    p.add_argument(
+        "--max-instances",
+        type=int,
+        default=100,
+        help="instance models: object slots per training image (more: the largest are kept)",
+    )
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a weights file")
     _optimization_arguments(p)
     p.add_argument(
@@ -75,7 +82,11 @@ def add_arguments(p):
 
 
 def _optimization_arguments(p):
-    p.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw", "adam"))
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "adamw", "adam"),
+        help="default sgd; adam for instance models (Mask R-CNN from scratch)",
+    )
     p.add_argument(
         "--lr",
         type=float,
@@ -177,6 +188,8 @@ def _train(args, backbone, weights, loss):
         strategy=args.strategy,
         seed=args.seed,
         val_split=none_or(args.val_split),
+        validation_freq=args.val_every,
+        max_instances=args.max_instances,
         model_options=options(args.model_option, "--model-option"),
         dataset_options=options(args.dataset_option, "--dataset-option"),
         augment=options(args.augment, "--augment"),
@@ -189,7 +202,9 @@ def _train(args, backbone, weights, loss):
 
 def _report(result):
     say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
-    if result.best_value is not None:
+    if result.task == "instance":
+        _report_instances(result)
+    elif result.best_value is not None:
         say(
             f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
             f"{result.best_path}"
@@ -200,3 +215,16 @@ def _report(result):
         f"{os.path.join(result.output, 'curves.png')}"
         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else "")
     )
+
+
+def _report_instances(result):
+    from kerasseg.training import format_coco
+
+    if result.scores is not None:
+        say(format_coco(result.scores))
+        say(f"COCO scores of the last epoch: {result.scores_path}")
+    if result.scores is not None and result.best_value is not None:
+        say(
+            f"best validation mask AP {result.best_value:.4f} (epoch {result.best_epoch}): "
+            f"{result.best_path}"
+        )

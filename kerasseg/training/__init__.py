@@ -9,8 +9,9 @@ Modules: ``schedules`` (PolyDecay, registered with Keras), ``optimizers``, ``dis
 (strategies, precision, the multi-worker patches), ``callbacks``, ``runfiles`` (run.json,
 checkpoints, history, overwrite checks), ``curves``, ``fitting`` (``fit``), ``task`` (classes,
 loss, metrics, build and compile), ``recipe`` (``train``), ``evaluation`` (``evaluate``) and
-``datachecks`` (``check_files``, ``through_pipeline``). See ``recipe`` for what a run writes
-into its folder.
+``datachecks`` (``check_files``, ``through_pipeline``), ``instances`` (instance runs) and
+``instance_scores`` (COCO scoring, the model/dataset task check). See ``recipe`` for what a run
+writes into its folder.
 """
 
 from kerasseg.training.callbacks import (
@@ -49,6 +50,16 @@ from kerasseg.training.evaluation import (
     validation_batches,
 )
 from kerasseg.training.fitting import TrainResult, default_verbose, fit
+from kerasseg.training.instance_scores import (
+    InstanceScores,
+    check_task_match,
+    coco_json_path,
+    dataset_task,
+    evaluate_instances,
+    format_coco,
+    model_task,
+    write_coco_json,
+)
 from kerasseg.training.optimizers import (
     OPTIMIZER_DEFAULTS,
     default_learning_rate,
@@ -87,6 +98,7 @@ __all__ = [
     "STRATEGIES",
     "DataError",
     "GuardedBackup",
+    "InstanceScores",
     "LogLearningRate",
     "NaNGuard",
     "PolyDecay",
@@ -100,14 +112,19 @@ __all__ = [
     "check_data_dir",
     "check_files",
     "check_output",
+    "check_task_match",
+    "coco_json_path",
     "check_split",
     "class_names_for",
     "clear_run_files",
     "dataset_meta",
+    "dataset_task",
     "default_learning_rate",
     "default_verbose",
     "evaluate",
+    "evaluate_instances",
     "fit",
+    "format_coco",
     "get_strategy",
     "is_binary_loss",
     "is_chief",
@@ -117,6 +134,7 @@ __all__ = [
     "log",
     "make_optimizer",
     "model_defaults",
+    "model_task",
     "multi_worker_fixes",
     "plot_history",
     "precision_policy",
@@ -128,5 +146,6 @@ __all__ = [
     "train",
     "trim_history",
     "validation_batches",
+    "write_coco_json",
     "write_run_json",
 ]

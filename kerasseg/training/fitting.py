@@ -45,6 +45,9 @@ class TrainResult:
     seconds: float = 0.0
     chief: bool = True
     logs_dir: str = None
+    task: str = "semantic"
+    scores: dict = None  # instance runs: the last COCO evaluation (``coco_evaluate``'s dict)
+    scores_path: str = None
 
 
 def default_verbose():
@@ -97,6 +100,7 @@ def _run_callbacks(o, folder, resumed_from, chief):
     run_callbacks = [
         guard,
         LogLearningRate(),
+        *o.epoch_metrics,
         checkpoints,
         keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
     ]
@@ -184,6 +188,7 @@ def fit(
     monitor="val_mean_iou",
     mode="max",
     callbacks=(),
+    epoch_metrics=(),
     tensorboard=True,
     plot=True,
     strategy=None,
@@ -198,6 +203,9 @@ def fit(
     unless ``overwrite=True``, which replaces its checkpoints and history. Under multi-worker
     training only the chief writes into ``output``; the other workers write the same files into a
     temporary folder (every worker has to take part in saving) that is removed at the end.
+    ``epoch_metrics``: callbacks that add scores to each epoch's logs (e.g.
+    ``metrics.COCOEvaluation``); they run before the checkpoints, which may monitor them (also
+    without ``validation_data``), and after the NaN guard, which does not check them.
     A bad file met by the input pipeline (a loader's error, e.g. a colour mask) stops the run with
     a ``DataError`` carrying the loader's message. Returns a ``TrainResult``.
     """
@@ -208,7 +216,7 @@ def fit(
     o.output = os.fspath(output)
     chief = is_chief(strategy)
     folder, resumed_from = _prepare_folder(o.output, epochs, chief, overwrite)
-    if validation_data is None and monitor.startswith("val_"):
+    if validation_data is None and monitor.startswith("val_") and not epoch_metrics:
         o.monitor = monitor[4:]
     run_callbacks, guard, checkpoints, logs_dir = _run_callbacks(o, folder, resumed_from, chief)
     if is_multi_worker(strategy):

@@ -225,7 +225,7 @@ def train(
     val_batch_size=1,
     val_crop_size=None,
     validation_freq=1,
-    optimizer="sgd",
+    optimizer=None,
     learning_rate=None,
     weight_decay="default",
     warmup_steps=0,
@@ -243,6 +243,7 @@ def train(
     dataset_options=None,
     val_dataset_options=None,
     augment=None,
+    max_instances=100,
     tensorboard=True,
     overwrite=False,
     verbose="auto",
@@ -264,6 +265,7 @@ def train(
         each image at its own size the way ``inference.predict`` sees it.
     optimizer, learning_rate, weight_decay, warmup_steps, end_learning_rate: see
         ``make_optimizer``; the poly decay spans the whole run (epochs x steps_per_epoch).
+        ``optimizer=None``: "sgd" (semantic models), "adam" (instance models).
     loss: a ``keras.losses.Loss`` (default ``CrossEntropy(ignore_index)``, or
         ``BinaryCrossEntropy(ignore_index)`` for a binary run).
     binary: train a binary (background/foreground) model: ``num_classes=1`` with
@@ -279,9 +281,23 @@ def train(
     check: before the model is built, ``check_files`` reads the headers of the training and
         validation files and decodes a sample of them; a bad file raises ``DataError`` (a
         ValueError) naming it, in seconds rather than mid-epoch.
+    Instance models (``mask_rcnn``) on instance datasets (``shapes_instances``,
+    ``coco_instances``) follow ``kerasseg.training.instances``: no loss (the model carries its
+    own), batches with ``max_instances`` slots, scored by COCO box and mask AP on the validation
+    split every ``validation_freq`` epochs (``val_steps``: that many images); ``best.keras`` is
+    the epoch with the highest ``val_mask_AP``. A model and a dataset of different tasks are a
+    ValueError saying so.
     Returns a ``TrainResult``; raises ValueError / FileNotFoundError for bad names and paths,
     ``DataError`` for bad files, and ``kerasseg.backbones.WeightsUnavailableError`` when the
     ImageNet weights can be neither found in Keras's cache nor downloaded.
     """
     # The arguments, by name, for the helpers above (nothing else is defined yet).
-    return _run(types.SimpleNamespace(**locals()))
+    config = types.SimpleNamespace(**locals())
+    from kerasseg.training.instance_scores import instance_run
+    from kerasseg.training.instances import train_instances
+
+    if instance_run(config):
+        return train_instances(config)
+    if config.optimizer is None:
+        config.optimizer = "sgd"
+    return _run(config)
