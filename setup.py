@@ -33,7 +33,7 @@ setup(
         "onnx": ["tf2onnx", "onnxruntime"],
         "tensorboard": ["tensorboard"],
         # tensorboard: the test suite checks the logs that train writes with it.
-        "dev": ["pytest", "ruff", "scipy", "scikit-learn", "tensorboard"],
+        "dev": ["pytest", "pytest-xdist", "ruff", "scipy", "scikit-learn", "tensorboard"],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg_cli:main"]},
     classifiers=[
