@@ -7,7 +7,7 @@ import sys
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-MAX_MESSAGE = 600  # characters of an error shown on its one line (e.g. one quoting a tensor)
+MAX_MESSAGE = 1200  # characters of an error shown on its one line (e.g. one quoting a tensor)
 
 # What the commands report as one line (exit status 2) instead of a traceback.
 ONE_LINE_ERRORS = (
