@@ -2,8 +2,10 @@
 
 This is `kerasseg demo --task instance` spelled out: build the model, batch the instance data,
 compile with an optimizer only (Mask R-CNN carries its own losses and target assignment), let
-`kerasseg.training.fit` write the checkpoints and history while `metrics.COCOEvaluation` scores
-the validation split, then draw a few detections. About ten minutes on a two-core CPU.
+`kerasseg.training.fit` write the checkpoints and history while `training.InstanceScores` (a
+`metrics.COCOEvaluation`) scores the validation split, then draw a few detections: validation
+mask AP50 about 0.83 after some seven minutes on a two-core CPU with oneDNN (the console script
+turns it on; TF_ENABLE_ONEDNN_OPTS=1 does here).
 
     python examples/train_instances.py [output_folder]     (default runs/shapes_instances)
 """
@@ -15,7 +17,7 @@ import keras
 import numpy as np
 
 import kerasseg
-from kerasseg import data, datasets, inference, metrics, training, visualize
+from kerasseg import data, datasets, inference, training, visualize
 
 output = sys.argv[1] if len(sys.argv) > 1 else os.path.join("runs", "shapes_instances")
 info = datasets.info("shapes_instances")  # 3 classes: circle, square, triangle
@@ -25,7 +27,7 @@ keras.utils.set_random_seed(0)
 # free slots are padding with class -1). Validation: the raw examples, which COCOeval scores.
 train_ds = data.prepare(
     datasets.load("shapes_instances", split="train", num_images=2000),
-    batch_size=2,
+    batch_size=4,
     crop_size=64,
     training=True,
     seed=0,
@@ -44,24 +46,29 @@ model = kerasseg.mask_rcnn(
     backbone="mobilenetv2",
     weights=None,
     fpn_filters=64,
-    box_head_units=128,
-    mask_head_filters=64,
+    box_head_units=256,
+    mask_head_filters=32,
     anchor_sizes=(16, 32, 64, 128, 256),
     rpn_pre_nms_test=200,
     rpn_post_nms_test=50,
-    training_config={"rpn_pre_nms_train": 300, "rpn_post_nms_train": 100, "roi_samples": 64},
+    training_config={
+        "rpn_pre_nms_train": 300,
+        "rpn_post_nms_train": 100,
+        "roi_samples": 64,
+        "roi_positive_fraction": 0.5,  # more positive ROIs: the classes are learnt sooner
+    },
     class_names=list(info.class_names),
     palette=info.palette.tolist(),
     seed=0,
 )
-epochs, steps = 10, 250
+epochs, steps = 5, 250
 model.compile(
     optimizer=training.make_optimizer(
-        "adam", learning_rate=1e-3, total_steps=epochs * steps, warmup_steps=100, clipnorm=10.0
+        "adam", learning_rate=2e-3, total_steps=epochs * steps, warmup_steps=100, clipnorm=10.0
     )
 )
-# COCO box and mask AP after the last epoch; best.keras is chosen by val_mask_AP.
-scores = metrics.COCOEvaluation(val_examples, every=epochs)
+# COCO box and mask AP (pycocotools) after the last epoch; best.keras is chosen by val_mask_AP.
+scores = training.InstanceScores(val_examples, every=epochs)
 result = training.fit(
     model,
     train_ds,
@@ -72,11 +79,12 @@ result = training.fit(
     epoch_metrics=[scores],
     overwrite=True,
 )
-final = scores.results[epochs - 1]
-print(f"validation mask AP50 {final['val_mask_AP50']:.3f}, box AP50 {final['val_box_AP50']:.3f}")
+stats = scores.stats()  # {"bbox": {"AP", "AP50", ...}, "segm": {...}}, as coco_evaluate gives
+print(training.format_coco(stats))
+print(f"validation mask AP50 {stats['segm']['AP50']:.3f}")
 
 # Detect objects in a few validation images with the saved model and draw them.
-best = keras.models.load_model(result.best_path)
+best = keras.models.load_model(result.best_path, compile=False)  # to predict only
 for i, (image, _) in enumerate(val_examples.take(4).as_numpy_iterator()):
     found = inference.predict(best, image, score_threshold=0.5)
     big = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 256 px: legible labels
