@@ -90,9 +90,13 @@ def check_task_match(model_task_name, model_label, dataset, meta):
     sets = ", ".join(_names_of(wanted, "dataset")) or "none registered"
     raise ValueError(
         f"{model_label} is {_WHAT[wanted].format(what='model')} but dataset {dataset!r} is "
-        f"{_WHAT[have].format(what='set')}; choose a {have} model for it ({models}) or a "
-        f"{wanted} dataset ({sets})."
+        f"{_WHAT[have].format(what='set')}; choose {_a(have)} model for it ({models}) or "
+        f"{_a(wanted)} dataset ({sets})."
     )
+
+
+def _a(word):
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def instance_run(config):
