@@ -18,6 +18,7 @@ __all__ = [
     "MaskSelect",
     "MultiLevelRoiAlign",
     "Proposals",
+    "align_boxes",
     "align_pyramid",
     "detect_boxes",
     "level_anchors",
@@ -139,17 +140,23 @@ class Proposals(keras.layers.Layer):
         return config
 
 
-def align_pyramid(level_maps, boxes, output_size, strides, sampling_ratio=2):
-    """ROIAlign of ``boxes`` [B, R, 4] from the pyramid level each belongs to (levels named
-    by their strides, the finest first, e.g. P2..P5) -> [B, R, out, out, C]."""
-    batch, count = tf.shape(boxes)[0], tf.shape(boxes)[1]
-    flat = tf.reshape(boxes, [-1, 4])
+def align_boxes(level_maps, boxes, images, output_size, strides, sampling_ratio=2):
+    """ROIAlign of flat ``boxes`` [P, 4] of ``images`` [P], each from the pyramid level it
+    belongs to (levels named by their strides, the finest first, e.g. P2..P5)
+    -> [P, out, out, C]."""
     first = int(round(math.log2(strides[0])))
-    levels = fpn_levels(flat, first, first + len(strides) - 1) - first
-    images = tf.repeat(tf.range(batch), count)
-    pooled = multilevel_roi_align(
-        level_maps, flat, images, output_size, [1.0 / s for s in strides], sampling_ratio, levels
+    levels = fpn_levels(boxes, first, first + len(strides) - 1) - first
+    return multilevel_roi_align(
+        level_maps, boxes, images, output_size, [1.0 / s for s in strides], sampling_ratio, levels
     )
+
+
+def align_pyramid(level_maps, boxes, output_size, strides, sampling_ratio=2):
+    """``align_boxes`` for a batch of boxes [B, R, 4] -> [B, R, out, out, C]."""
+    batch, count = tf.shape(boxes)[0], tf.shape(boxes)[1]
+    images = tf.repeat(tf.range(batch), count)
+    flat = tf.reshape(boxes, [-1, 4])
+    pooled = align_boxes(level_maps, flat, images, output_size, strides, sampling_ratio)
     channels = level_maps[0].shape[-1]
     return tf.reshape(pooled, [batch, count, output_size, output_size, channels])
 

@@ -19,8 +19,15 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasseg.layers import Detections, MaskSelect, MultiLevelRoiAlign, Proposals, level_anchors
-from kerasseg.layers.detection import propose
+from kerasseg.layers import (
+    Detections,
+    MaskSelect,
+    MultiLevelRoiAlign,
+    Proposals,
+    align_boxes,
+    level_anchors,
+    propose,
+)
 from kerasseg.models import base
 from kerasseg.models.instance import heads
 from kerasseg.models.instance import targets as T
@@ -143,9 +150,7 @@ class MaskRCNN(Segmenter):
         )
         num_positive = int(cfg["roi_samples"] * cfg["roi_positive_fraction"])
         positives = T.positive_rois(rois, num_positive, dynamic=not in_xla_context())
-        mask_in = T.flat_roi_features(
-            roi_maps, positives["boxes"], positives["images"], 14, STRIDES[:-1]
-        )
+        mask_in = align_boxes(roi_maps, positives["boxes"], positives["images"], 14, STRIDES[:-1])
         mask_logits = self.get_layer("mask_head")(mask_in, training=training)
         mask = T.mask_loss(tf.cast(mask_logits, tf.float32), positives, targets["masks"])
         return dict(zip(LOSSES, (rpn_cls, rpn_box, cls_loss, box_loss, mask)))

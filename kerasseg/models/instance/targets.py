@@ -6,13 +6,11 @@ as ``kerasseg.data.prepare`` batches it. Everything is batched TensorFlow ops, s
 torchvision's (Detectron2's is the same up to details named where they differ).
 """
 
-import math
-
 import tensorflow as tf
 
 from kerasseg.layers import align_pyramid
 from kerasseg.ops import boxes as B
-from kerasseg.ops.roi_align import fpn_levels, multilevel_roi_align, roi_align
+from kerasseg.ops.roi_align import roi_align
 
 # torchvision's smooth-L1 beta for both box losses.
 SMOOTH_L1_BETA = 1.0 / 9.0
@@ -127,15 +125,6 @@ def mask_loss(mask_logits, positives, gt_masks):
     bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits), axis=[1, 2])
     valid = positives["valid"]
     return _masked_mean(bce, valid, tf.reduce_sum(tf.cast(valid, tf.float32)))
-
-
-def flat_roi_features(level_maps, boxes, images, size, strides):
-    """ROIAlign of flat boxes [P, 4] of images [P] from their FPN levels -> [P, size, size, C]."""
-    first = int(round(math.log2(strides[0])))
-    levels = fpn_levels(boxes, first, first + len(strides) - 1) - first
-    return multilevel_roi_align(
-        level_maps, boxes, images, size, [1.0 / s for s in strides], 2, levels
-    )
 
 
 def roi_features(level_maps, boxes, size, strides):
