@@ -115,8 +115,14 @@ if not _LAZY:
     from kerasseg.models.semantic.unetpp import unetpp  # noqa: E402
 
 
+_PARTS = frozenset(__all__[__all__.index("backbones") : __all__.index("visualize") + 1])
+
+
 def __getattr__(name):
-    if name in _ON_USE:
+    if name in _ON_USE or name in _PARTS:
+        # A part is a submodule: import just it. Reloading here would rerun this file while a
+        # submodule is half imported (``from kerasseg import backbones`` inside models/base.py
+        # asks for the attribute before the import system loads it).
         return importlib.import_module(f"kerasseg.{name}")
     if _LAZY and name in __all__:
         # The console script imported the package without TensorFlow; now a name is needed,

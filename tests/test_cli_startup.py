@@ -88,6 +88,10 @@ def lazy_run(tmp_path_factory):
         del os.environ["KERASSEG_LAZY_IMPORT"]
         assert "tensorflow" not in sys.modules
         assert {{"unet", "build", "losses", "training", "inference"}} <= set(dir(kerasseg))
+        # A submodule first, as the CLI's commands do: it asks kerasseg for its parts while
+        # half imported, which must not rerun kerasseg/__init__ underneath it.
+        from kerasseg.models import MODELS
+        assert kerasseg.unet is MODELS["unet"] and kerasseg.models.MODELS is MODELS
         model = kerasseg.unet(3, backbone=None, weights=None, filters=4, depth=2)
         assert "kerasseg.losses" in sys.modules and "kerasseg.metrics" in sys.modules
         model.save({str(path)!r})
