@@ -97,7 +97,7 @@ def test_inference_outputs(model):
     assert model(np.zeros((1, 96, 64, 3), "float32"))["boxes"].shape == (1, 10, 4)
 
 
-def test_fit_reports_the_five_losses_and_handles_an_image_without_instances():
+def test_fit_reports_the_five_losses_and_handles_an_image_without_instances(tmp_path):
     model = tiny()
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     images, targets = batch(with_instances=(True, False))
@@ -109,6 +109,13 @@ def test_fit_reports_the_five_losses_and_handles_an_image_without_instances():
     assert all(np.isfinite(history[k][-1]) for k in keys)
     after = model.get_layer("mask_head").weights
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, after))
+    # saved compiled, it loads compiled: same optimizer, step count and momentum slots
+    model.save(tmp_path / "trained.keras")
+    loaded = keras.models.load_model(tmp_path / "trained.keras")
+    assert isinstance(loaded.optimizer, keras.optimizers.SGD) and loaded.optimizer.momentum == 0.9
+    assert int(loaded.optimizer.iterations) == 3
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     # no ground truth anywhere: only background terms, still finite (eager: no second trace)
     images, targets = batch(with_instances=(False, False))
     result = {k: float(v) for k, v in model.detection_losses(images, targets).items()}

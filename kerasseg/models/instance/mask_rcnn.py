@@ -82,6 +82,11 @@ class MaskRCNN(Segmenter):
         # Keras trace the (large) training step twice.
         self.optimizer.build(self.trainable_variables)
 
+    def compile_from_config(self, config):
+        # Keras skips this for a model whose compile() is overridden; this one's takes the same
+        # arguments, so a loaded .keras file comes back compiled, its optimizer state restored.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
     @property
     def metrics(self):
         return list(self._trackers.values())
