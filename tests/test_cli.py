@@ -103,6 +103,10 @@ def test_datasets_lists_registered_names(capsys):
     assert names == datasets.list_datasets()
     shapes_row = next(line for line in out.splitlines() if line.startswith("shapes"))
     assert shapes_row.split()[1] == "4" and "generated" in shapes_row
+    # one column each: every class count ends where the header's "classes" ends
+    end = out.splitlines()[0].index("classes") + len("classes")
+    lines = [line for line in out.splitlines() if line]
+    assert all(line[end - 1] != " " and line[end] == " " for line in lines), out
 
 
 def test_loss_spec_parses_weighted_sums():

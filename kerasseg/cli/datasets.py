@@ -13,13 +13,18 @@ def add_arguments(parser):
 def run(args):
     from kerasseg import datasets
 
-    say(f"{'dataset':<14} {'classes':>7}  data")
+    rows = []
     for name in datasets.list_datasets():
         try:
             info = datasets.info(name)
             classes = str(info.num_classes) if info.num_classes else "?"
         except Exception:  # noqa: BLE001 - e.g. `folder` describes itself from its files
             classes = "?"
-        where = "--data-dir" if needs_data_dir(name) else "generated (no files)"
-        say(f"{name:<14} {classes:>7}  {where}")
+        rows.append(
+            (name, classes, "--data-dir" if needs_data_dir(name) else "generated (no files)")
+        )
+    width = max(len("dataset"), *(len(name) for name, _, _ in rows))
+    say(f"{'dataset':<{width}} {'classes':>7}  data")
+    for name, classes, where in rows:
+        say(f"{name:<{width}} {classes:>7}  {where}")
     return 0
