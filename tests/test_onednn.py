@@ -64,18 +64,26 @@ def test_every_architecture_fits_two_steps_at_64px_without_onednn():
     assert sorted(fitted) == kerasseg.list_models(task="semantic")
 
 
-@pytest.mark.parametrize("setting,expected", [(None, "True"), ("0", "False")])
+@pytest.mark.parametrize(
+    "setting,expected",
+    [(None, "True None"), ("0", "False true"), ("false", "False true"), ("1", "True None")],
+)
 def test_the_cli_turns_onednn_on_unless_the_user_chose(setting, expected):
+    """... and with oneDNN off it pools CPU memory (BFC allocator) unless the user chose."""
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("the CLI asks for oneDNN on x86 CPUs only")
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    chosen = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC")
+    env = {k: v for k, v in os.environ.items() if k not in chosen}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    env["KERASSEG_LAZY_IMPORT"] = "1"  # as the console script: TensorFlow not yet imported
     code = (
-        "from kerasseg import cli; cli.import_tensorflow(); "
-        "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+        "import os, sys; from kerasseg import cli; assert 'tensorflow' not in sys.modules; "
+        "cli.import_tensorflow(); "
+        "from tensorflow.python.util import _pywrap_util_port as p; "
+        "print(p.IsMklEnabled(), os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
