@@ -37,6 +37,19 @@ def _axis_samples(start, end, size, bins, ratio):
     return tf.cast(low, tf.int32), tf.cast(high, tf.int32), (1.0 - frac) * mask, frac * mask
 
 
+@tf.custom_gradient
+def _gather_rows(table, index):
+    """``tf.gather(table, index)`` whose gradient is a dense [T, C] tensor. tf.gather's own is
+    sparse (IndexedSlices), and the pyramid's ``tf.concat`` then splits it per level by
+    gathering every gradient row again before each level's segment sum: a second full copy of
+    the largest tensor in a training step's ROI path."""
+
+    def grad(upstream):
+        return tf.math.unsorted_segment_sum(upstream, index, tf.shape(table)[0]), None
+
+    return tf.gather(table, index), grad
+
+
 def _sample(table, rows, heights, widths, offsets, boxes, scales, output_size, ratio):
     """Core: ``table`` [T, C] holds maps flattened row-major; per box, ``rows`` is the index of
     its image within its map's block, heights/widths/offsets/scales describe that map."""
@@ -66,7 +79,7 @@ def _sample(table, rows, heights, widths, offsets, boxes, scales, output_size, r
     )
     weight = wys[:, :, None, :, None] * wxs[:, None, :, None, :] / float(ratio * ratio)
     taps = 4 * ratio * ratio
-    values = tf.gather(table, tf.reshape(index, [-1, taps]))  # [R * out_h * out_w, taps, C]
+    values = _gather_rows(table, tf.reshape(index, [-1, taps]))  # [R * out_h * out_w, taps, C]
     weight = tf.cast(tf.reshape(weight, [-1, 1, taps]), table.dtype)
     channels = table.shape[-1]
     shape = [-1, out_h, out_w, channels if channels is not None else tf.shape(table)[-1]]
