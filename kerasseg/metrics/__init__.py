@@ -35,10 +35,14 @@ Instance segmentation: ``coco_evaluate(model, dataset)`` gives COCO box and mask
 ``pycocotools.cocoeval.COCOeval`` (never re-implemented here), and the ``COCOEvaluation``
 callback logs them during ``fit`` (``val_box_AP``, ``val_mask_AP``, ...).
 
+Panoptic segmentation: ``PanopticQuality(thing_classes, stuff_classes)`` streams PQ, SQ and RQ
+over panoptic id maps with panopticapi's rules (void, crowd), and ``panoptic_quality_files``
+scores two panopticapi-format folders.
+
 Modules: confusion (the metrics), scores (``confusion_matrix_scores``), report
 (``summarize_confusion_matrix``, ``format_report``), coco (``coco_evaluate``,
-``COCOEvaluation``). Importing this package registers every
-metric with Keras.
+``COCOEvaluation``), panoptic (``PanopticQuality``, ``panoptic_quality_files``). Importing this
+package registers every metric with Keras.
 """
 
 from kerasseg.metrics.coco import STAT_NAMES as COCO_STAT_NAMES
@@ -54,6 +58,7 @@ from kerasseg.metrics.confusion import (
     PerClassIoU,
     PixelAccuracy,
 )
+from kerasseg.metrics.panoptic import PanopticQuality, panoptic_quality_files
 from kerasseg.metrics.report import format_report, summarize_confusion_matrix
 from kerasseg.metrics.scores import confusion_matrix_scores
 
@@ -73,4 +78,6 @@ __all__ = [
     "coco_evaluate",
     "COCOEvaluation",
     "COCO_STAT_NAMES",
+    "PanopticQuality",
+    "panoptic_quality_files",
 ]
