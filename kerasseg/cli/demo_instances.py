@@ -16,7 +16,8 @@ DEFAULT_OUTPUT = "kerasseg_demo_instance"
 # mask AP50 above 0.7 within ten minutes on two CPU cores. Measured on a 2-core AMD EPYC with the
 # console script's oneDNN on (seed 0: the outcome is fixed): 1250 steps of batch 4 at ~0.29 s,
 # ~390 s in all, mask AP50 0.829 (mask AP 0.643, box AP50 0.854); ~590 s on a machine busy with
-# other jobs (load 5). With 64 mask-head filters and 1500 steps: 0.877, but ~610 s.
+# other jobs (load 5). With 64 mask-head filters and 1500 steps: 0.877, but ~610 s. With
+# TF_ENABLE_ONEDNN_OPTS=0 (and so the CLI's pooling allocator): 421 s, mask AP50 0.777.
 INSTANCE_DEMO = dict(
     model="mask_rcnn",
     backbone="mobilenetv2",
