@@ -16,6 +16,7 @@ __all__ = [
     "check_files",
     "check_split",
     "through_pipeline",
+    "count_steps",
     "dataset_meta",
     "check_data_dir",
     "HEADER_SECONDS",
@@ -81,6 +82,20 @@ def through_pipeline(run):
 
 
 # --------------------------------------------------------------------------- file checks
+
+
+def count_steps(raw_train, batch_size, dataset, split):
+    """Full batches in one pass over a loaded split (counted once if its size is unknown)."""
+    n = int(raw_train.cardinality())
+    if n < 0:
+        n = int(through_pipeline(lambda: raw_train.reduce(0, lambda count, _: count + 1)))
+    steps = n // int(batch_size)
+    if steps < 1:
+        raise ValueError(
+            f"the {split!r} split of {dataset!r} has {n} samples, fewer than one "
+            f"batch of {batch_size}."
+        )
+    return steps
 
 
 def _header(path, role):

@@ -22,7 +22,12 @@ import keras
 
 from kerasseg import datasets
 from kerasseg.metrics.coco import coco_evaluate
-from kerasseg.training.datachecks import check_data_dir, dataset_meta, through_pipeline
+from kerasseg.training.datachecks import (
+    check_data_dir,
+    count_steps,
+    dataset_meta,
+    through_pipeline,
+)
 from kerasseg.training.fitting import fit
 from kerasseg.training.instance_scores import InstanceScores, validation_examples, write_coco_json
 from kerasseg.training.optimizers import default_learning_rate, make_optimizer
@@ -82,13 +87,6 @@ def _resolve(config):
     return meta
 
 
-def _count(raw):
-    n = int(raw.cardinality())
-    if n < 0:  # unknown: count once
-        n = int(through_pipeline(lambda: raw.reduce(0, lambda count, _: count + 1)))
-    return n
-
-
 def _load_data(config, meta):
     """-> (training batches, validation examples or None, steps per epoch, channels)."""
     from kerasseg import data
@@ -100,12 +98,7 @@ def _load_data(config, meta):
         through_pipeline(lambda: data.check_instances(raw, meta.num_classes, limit=16))
     steps = config.steps_per_epoch
     if steps is None:
-        steps = _count(raw) // int(config.batch_size)
-        if steps < 1:
-            raise ValueError(
-                f"the {config.train_split!r} split of {config.dataset!r} has fewer samples "
-                f"than one batch of {config.batch_size}."
-            )
+        steps = count_steps(raw, config.batch_size, config.dataset, config.train_split)
     options = {"seed": config.seed, **(config.augment or {})}
     options.setdefault("max_instances", config.max_instances)
     train_ds = data.prepare(

@@ -28,8 +28,8 @@ import keras
 from kerasseg.training.datachecks import (
     check_data_dir,
     check_files,
+    count_steps,
     dataset_meta,
-    through_pipeline,
 )
 from kerasseg.training.distribute import (
     get_strategy,
@@ -62,19 +62,6 @@ def _check_arguments(config):
     return backbone, epochs
 
 
-def _count_steps(raw_train, batch_size, dataset, split):
-    n = int(raw_train.cardinality())
-    if n < 0:  # unknown: count once
-        n = int(through_pipeline(lambda: raw_train.reduce(0, lambda count, _: count + 1)))
-    steps = n // int(batch_size)
-    if steps < 1:
-        raise ValueError(
-            f"the {split!r} split of {dataset!r} has {n} samples, fewer than one "
-            f"batch of {batch_size}."
-        )
-    return steps
-
-
 def _load_split(task, config, split, options):
     from kerasseg import datasets
 
@@ -91,7 +78,7 @@ def _load_data(task, config):
     raw_train = _load_split(task, config, config.train_split, config.dataset_options)
     steps = config.steps_per_epoch
     if steps is None:
-        steps = _count_steps(raw_train, config.batch_size, task.dataset, config.train_split)
+        steps = count_steps(raw_train, config.batch_size, task.dataset, config.train_split)
     # RGB-D sets (with_depth=True) give 4 channels; the backbones adapt their first layer.
     channels = raw_train.element_spec[0].shape[-1] or 3
     options = {"seed": config.seed, "ignore_index": task.ignore_index, **(config.augment or {})}
