@@ -278,6 +278,4 @@ def panoptic_quality_files(gt_json, pred_json, gt_folder=None, pred_folder=None,
                 f"{maps[0].shape} differ in size."
             )
         metric.update_state(maps[0], maps[1])
-    stats = np.asarray(metric.stats.numpy())
-    names = [c.get("name", str(c["id"])) for c in categories]
-    return pq_report(stats, metric.thing_classes, metric.stuff_classes, names)
+    return metric.report([c.get("name", str(c["id"])) for c in categories])
