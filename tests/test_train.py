@@ -233,7 +233,7 @@ def test_fit_refuses_finished_run_and_needs_compile(tmp_path):
     assert (tmp_path / "last.keras").read_bytes() == b"earlier run"
 
 
-def test_fit_without_validation_monitors_training_miou(tmp_path):
+def test_fit_without_validation_keeps_the_lowest_training_loss(tmp_path):
     keras.utils.set_random_seed(2)
     model = _tiny_model()
     model.compile(
@@ -243,9 +243,12 @@ def test_fit_without_validation_monitors_training_miou(tmp_path):
         model, _tiny_data(), output=str(tmp_path), epochs=2, tensorboard=False, verbose=0
     )
     record = json.loads((tmp_path / "best.json").read_text())
-    assert record["monitor"] == "mean_iou"
-    assert record["value"] == pytest.approx(max(result.history["mean_iou"]))
+    assert record["monitor"] == "loss" and result.monitor == "loss"
+    losses_seen = result.history["loss"]
+    assert record["value"] == pytest.approx(min(losses_seen))
+    assert record["epoch"] == 1 + int(np.argmin(losses_seen))
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert not [c for c in rows[0] if c.startswith("val_")]  # no NA columns
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     # The learning rate is logged each epoch.
     assert float(rows[0]["learning_rate"]) == pytest.approx(1e-2)

@@ -4,8 +4,20 @@ import argparse
 import os
 
 from kerasseg.cli.common import UsageError, check_dataset, check_model, crop, none_or, options, say
+from kerasseg.cli.datasets import OWN_DATA
 
 HELP = "train a model; checkpoints go to --output"
+DESCRIPTION = (
+    """\
+Example: kerasseg train --dataset folder --data-dir mydata --output runs/first
+
+The run folder gets best.keras (highest validation mIoU), last.keras, history.csv,
+curves.png and run.json. Run the same command again to resume an unfinished or interrupted
+run; a finished one is kept unless you pass --overwrite.
+
+"""
+    + OWN_DATA
+)
 BINARY_HELP = (
     "binary (background/foreground) training on a 2-class set, e.g. a folder of "
     "0/255 or 0/1 masks: a one-channel sigmoid model, loss binary_cross_entropy "
@@ -22,8 +34,11 @@ def add_arguments(p):
         help="encoder (default: the model's own; 'none' for the encoder-free variant)",
     )
     p.add_argument("--dataset", required=True, help="dataset name (see `kerasseg datasets`)")
-    p.add_argument("--data-dir", help="folder holding the dataset's archive top folder")
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument(
+        "--data-dir",
+        help="folder holding the dataset's archive top folder; for `folder`, your data's folder",
+    )
+    p.add_argument("--epochs", type=int, default=50, help="passes over the training split")
     p.add_argument("--batch-size", type=int, default=8, help="global batch size")
     p.add_argument(
         "--crop-size",
@@ -35,7 +50,7 @@ def add_arguments(p):
     )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the split")
     p.add_argument("--val-steps", type=int, help="default: the whole validation split")
-    p.add_argument("--val-batch-size", type=int, default=1)
+    p.add_argument("--val-batch-size", type=int, default=1, help="validation images per batch")
     p.add_argument(
         "--val-crop-size",
         type=int,
@@ -43,7 +58,12 @@ def add_arguments(p):
         metavar="PX",
         help="pad/shrink validation images to this size (default: native size)",
     )
-    p.add_argument("--val-split", default="val", help="validation split ('none' to skip)")
+    p.add_argument(
+        "--val-split",
+        default="val",
+        help="validation split, 'none' to train without; a dataset without a 'val' split "
+        "trains without validation unless you name one",
+    )
     p.add_argument("--val-every", type=int, default=1, metavar="N", help="validate every N epochs")
     p.add_argument(
         "--max-instances",
@@ -71,14 +91,16 @@ def add_arguments(p):
         metavar="KEY=VALUE",
         help="data.prepare option, e.g. scale_range=None (repeatable)",
     )
-    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--no-tensorboard", action="store_true", help="write no logs/ for TensorBoard")
     p.add_argument(
         "--no-file-check",
         action="store_true",
         help="skip the scan of the split's image and label files before training",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
-    p.add_argument("--output", required=True, help="run folder")
+    p.add_argument(
+        "--output", required=True, help="run folder (created; an unfinished run is resumed)"
+    )
 
 
 def _optimization_arguments(p):
@@ -94,7 +116,9 @@ def _optimization_arguments(p):
         "adam 1e-3); decays with power 0.9 over the run",
     )
     p.add_argument("--weight-decay", type=float, help="default sgd 5e-4, adamw 0.01; 0 for none")
-    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument(
+        "--warmup-steps", type=int, default=0, help="linear warm-up of the learning rate"
+    )
     p.add_argument(
         "--loss",
         help="e.g. cross_entropy, dice, cross_entropy+0.5*dice "
@@ -113,8 +137,13 @@ def _optimization_arguments(p):
         default=None,
         help="XLA compilation (default: Keras's choice)",
     )
-    p.add_argument("--strategy", default="none", choices=("none", "mirrored", "multiworker", "tpu"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--strategy",
+        default="none",
+        choices=("none", "mirrored", "multiworker", "tpu"),
+        help="tf.distribute strategy",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, crops and shuffling")
 
 
 def parse_loss(spec, dataset, data_dir, dataset_options=None):
@@ -204,15 +233,21 @@ def _report(result):
     say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
     if result.task == "instance":
         _report_instances(result)
+    elif result.best_value is not None and result.monitor == "loss":
+        say(
+            f"no validation split: best.keras is the epoch of lowest training loss "
+            f"({result.best_value:.4f}, epoch {result.best_epoch}): {result.best_path}"
+        )
     elif result.best_value is not None:
         say(
             f"best validation mIoU {result.best_value:.4f} (epoch {result.best_epoch}): "
             f"{result.best_path}"
         )
     say(f"last checkpoint: {result.last_path}")
+    curves = os.path.join(result.output, "curves.png")
     say(
-        f"history: {os.path.join(result.output, 'history.csv')}, curves: "
-        f"{os.path.join(result.output, 'curves.png')}"
+        f"history: {os.path.join(result.output, 'history.csv')}"
+        + (f", curves: {curves}" if os.path.exists(curves) else "")
         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else "")
     )
 

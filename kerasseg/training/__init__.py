@@ -16,6 +16,7 @@ writes into its folder.
 
 from kerasseg.training.callbacks import (
     GuardedBackup,
+    HistoryLogger,
     LogLearningRate,
     NaNGuard,
     RunCheckpoints,
@@ -32,6 +33,7 @@ from kerasseg.training.datachecks import (
     check_files,
     check_split,
     dataset_meta,
+    default_validation,
     through_pipeline,
 )
 from kerasseg.training.distribute import (
@@ -72,9 +74,11 @@ from kerasseg.training.runfiles import (
     backup_epoch,
     check_output,
     clear_run_files,
+    is_stale_start,
     load_run_info,
     log,
     read_history,
+    run_data_dir,
     trim_history,
     write_run_json,
 )
@@ -98,6 +102,7 @@ __all__ = [
     "STRATEGIES",
     "DataError",
     "GuardedBackup",
+    "HistoryLogger",
     "InstanceScores",
     "LogLearningRate",
     "NaNGuard",
@@ -117,9 +122,11 @@ __all__ = [
     "check_split",
     "class_names_for",
     "clear_run_files",
+    "is_stale_start",
     "dataset_meta",
     "dataset_task",
     "default_learning_rate",
+    "default_validation",
     "default_verbose",
     "evaluate",
     "evaluate_instances",
@@ -141,6 +148,7 @@ __all__ = [
     "read_history",
     "read_history_series",
     "repeat_labels",
+    "run_data_dir",
     "shard_by_element",
     "through_pipeline",
     "train",

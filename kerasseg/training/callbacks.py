@@ -9,7 +9,14 @@ import keras
 
 from kerasseg.training.runfiles import atomic_save
 
-__all__ = ["NaNGuard", "LogLearningRate", "RunCheckpoints", "GuardedBackup", "is_finite"]
+__all__ = [
+    "NaNGuard",
+    "LogLearningRate",
+    "RunCheckpoints",
+    "GuardedBackup",
+    "HistoryLogger",
+    "is_finite",
+]
 
 
 def is_finite(value):
@@ -67,6 +74,21 @@ class LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """history.csv. Keras's CSVLogger adds a ``val_`` column for every metric when the first
+    epoch logs none (it expects validation to come later); a run without validation gets
+    only the columns it logs."""
+
+    def __init__(self, filename, validation=True):
+        super().__init__(filename, append=True)
+        self.validation = validation
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and not self.validation:
+            self.keys = sorted((logs or {}).keys())
+        super().on_epoch_end(epoch, logs)
 
 
 class RunCheckpoints(keras.callbacks.Callback):

@@ -22,7 +22,7 @@ def _history_file(path):
     if not rows:
         raise ValueError(f"plot_history: {path!r} has no rows (expected a CSVLogger file).")
     history = {
-        key: [float(r[key]) if r[key] not in ("", None) else math.nan for r in rows]
+        key: [float(r[key]) if r[key] not in ("", "NA", None) else math.nan for r in rows]
         for key in rows[0]
     }
     return history.pop("epoch", None), history
@@ -42,7 +42,9 @@ def read_history_series(history):
             f"path of a CSVLogger file; got {type(history).__name__}."
         )
     series = {str(k): np.asarray(v, np.float64).ravel() for k, v in history.items()}
-    series = {k: v for k, v in series.items() if v.size}
+    # A column that is NaN throughout (e.g. validation metrics of a run that never
+    # validated) would be an empty panel.
+    series = {k: v for k, v in series.items() if v.size and not np.all(np.isnan(v))}
     if not series:
         raise ValueError("plot_history: the history holds no values.")
     length = max(len(v) for v in series.values())

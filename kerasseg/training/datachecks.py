@@ -3,6 +3,7 @@ dataset's description, and pipeline errors turned into ``DataError`` naming the 
 
 import gc
 import os
+import sys
 import time
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "count_steps",
     "dataset_meta",
     "check_data_dir",
+    "default_validation",
     "HEADER_SECONDS",
     "DECODE_SECONDS",
 ]
@@ -31,7 +33,7 @@ HEADER_SECONDS = 20.0  # at most this long reading headers (a file's first bytes
 DECODE_SECONDS = 3.0  # ... and this long decoding a sample of the samples in full
 # datasets.info options that change what a set describes; folder's also change its class set.
 INFO_OPTIONS = ("variant", "num_classes", "class_names")
-FOLDER_INFO_OPTIONS = ("ignore_index", "binary", "mask_suffix")
+FOLDER_INFO_OPTIONS = ("ignore_index", "binary", "mask_suffix", "val_fraction")
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -58,6 +60,23 @@ def check_data_dir(dataset, data_dir):
         raise FileNotFoundError(
             f"data folder for dataset {dataset!r} not found: {os.fspath(data_dir)!r}."
         )
+
+
+def default_validation(val_split, meta):
+    """The validation split a run uses: ``val_split``, except that the default "val" on a
+    dataset without one (NYUDv2, a folder of one image, split folders train/ and test/) means
+    no validation, said in one line rather than refused."""
+    splits = dict(meta.splits or {})
+    if val_split != "val" or not splits or splits.get("val"):
+        return val_split
+    others = ", ".join(s for s in splits if s != "val")
+    print(
+        f"kerasseg: dataset {meta.name!r} has no 'val' split (splits: {others}): training "
+        f"without validation; val_split= (--val-split) names another split to validate on.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
 
 
 # --------------------------------------------------------------------------- pipeline errors

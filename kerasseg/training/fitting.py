@@ -12,13 +12,20 @@ import types
 import keras
 import tensorflow as tf
 
-from kerasseg.training.callbacks import GuardedBackup, LogLearningRate, NaNGuard, RunCheckpoints
+from kerasseg.training.callbacks import (
+    GuardedBackup,
+    HistoryLogger,
+    LogLearningRate,
+    NaNGuard,
+    RunCheckpoints,
+)
 from kerasseg.training.datachecks import through_pipeline
 from kerasseg.training.distribute import is_chief, is_multi_worker, multi_worker_fixes
 from kerasseg.training.runfiles import (
     backup_epoch,
     check_output,
     clear_run_files,
+    is_stale_start,
     log,
     trim_history,
 )
@@ -48,6 +55,7 @@ class TrainResult:
     task: str = "semantic"
     scores: dict = None  # instance runs: the last COCO evaluation (``coco_evaluate``'s dict)
     scores_path: str = None
+    monitor: str = "val_mean_iou"  # what best.keras is the best of (``loss``: no validation)
 
 
 def default_verbose():
@@ -80,6 +88,10 @@ def _prepare_folder(output, epochs, chief, overwrite):
     into a temporary folder; a resumed run's history loses the epochs it redoes."""
     if chief:
         check_output(output, overwrite)
+        if not overwrite and is_stale_start(output):
+            # Its rows (if any) are of epochs no checkpoint or backup kept: start afresh.
+            log(f"starting afresh in {output}: the run there stopped within its first epoch.")
+            os.remove(os.path.join(output, "history.csv"))
     folder = output if chief else tempfile.mkdtemp(prefix="kerasseg-worker-")
     os.makedirs(folder, exist_ok=True)
     resumed_from = backup_epoch(output) or 0
@@ -102,7 +114,10 @@ def _run_callbacks(o, folder, resumed_from, chief):
         LogLearningRate(),
         *o.epoch_metrics,
         checkpoints,
-        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+        HistoryLogger(
+            os.path.join(folder, "history.csv"),
+            validation=o.validation_data is not None or bool(o.epoch_metrics),
+        ),
     ]
     logs_dir = None
     if o.tensorboard and _tensorboard_available(chief):
@@ -147,6 +162,7 @@ def _result(o, history, checkpoints, guard, **fields):
         last_path=os.path.join(o.output, "last.keras"),
         best_value=checkpoints.best,
         best_epoch=checkpoints.best_epoch,
+        monitor=checkpoints.monitor,
         diverged=guard.tripped,
         diverged_at=guard.where,
         **fields,
@@ -217,7 +233,9 @@ def fit(
     chief = is_chief(strategy)
     folder, resumed_from = _prepare_folder(o.output, epochs, chief, overwrite)
     if validation_data is None and monitor.startswith("val_") and not epoch_metrics:
-        o.monitor = monitor[4:]
+        # Nothing scores held-out data: best.keras is the epoch of the lowest training loss
+        # (a training mIoU would reward memorising the training crops just the same).
+        o.monitor, o.mode = "loss", "min"
     run_callbacks, guard, checkpoints, logs_dir = _run_callbacks(o, folder, resumed_from, chief)
     if is_multi_worker(strategy):
         multi_worker_fixes(model)

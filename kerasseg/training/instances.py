@@ -26,12 +26,13 @@ from kerasseg.training.datachecks import (
     check_data_dir,
     count_steps,
     dataset_meta,
+    default_validation,
     through_pipeline,
 )
 from kerasseg.training.fitting import fit
 from kerasseg.training.instance_scores import InstanceScores, validation_examples, write_coco_json
 from kerasseg.training.optimizers import default_learning_rate, make_optimizer
-from kerasseg.training.runfiles import check_output, write_run_json
+from kerasseg.training.runfiles import check_output, run_data_dir, write_run_json
 
 __all__ = ["INSTANCE_OPTIMIZER", "INSTANCE_CLIPNORM", "train_instances"]
 
@@ -71,6 +72,7 @@ def _resolve(config):
     config.val_dataset_options = dict(config.val_dataset_options)
     meta = dataset_meta(config.dataset, config.data_dir, config.dataset_options)
     check_data_dir(config.dataset, config.data_dir)
+    config.val_split = default_validation(config.val_split, meta)
     if config.backbone == "default":
         config.backbone = model_defaults(config.model).get("backbone")
     if config.backbone is None:
@@ -178,6 +180,7 @@ def _run_record(config, meta):
     return {
         **{name: getattr(config, name) for name in fields},
         "task": "instance",
+        "data_dir": run_data_dir(config.data_dir),
         "learning_rate": config.learning_rate or default_learning_rate(config.optimizer),
         "clipnorm": INSTANCE_CLIPNORM,
         "num_classes": int(meta.num_classes),

@@ -30,6 +30,7 @@ from kerasseg.training.datachecks import (
     check_files,
     count_steps,
     dataset_meta,
+    default_validation,
 )
 from kerasseg.training.distribute import (
     get_strategy,
@@ -41,7 +42,7 @@ from kerasseg.training.distribute import (
 from kerasseg.training.evaluation import repeat_labels, validation_batches
 from kerasseg.training.fitting import fit
 from kerasseg.training.optimizers import default_learning_rate, make_optimizer
-from kerasseg.training.runfiles import check_output, write_run_json
+from kerasseg.training.runfiles import check_output, run_data_dir, write_run_json
 from kerasseg.training.task import build_compiled, is_binary_loss, model_defaults, run_task
 
 __all__ = ["train", "model_defaults", "is_binary_loss"]
@@ -122,6 +123,7 @@ def _run_record(config, task, strategy, policy):
         "num_classes": task.num_classes,
         "binary": task.binary,
         "dataset": task.dataset,
+        "data_dir": run_data_dir(config.data_dir),
         "class_names": task.class_names,
         "palette": task.palette,
         "ignore_index": task.ignore_index,
@@ -156,6 +158,7 @@ def _resolve(config, strategy):
     meta = dataset_meta(config.dataset, config.data_dir, config.dataset_options)
     check_data_dir(config.dataset, config.data_dir)
     task = run_task(config.dataset, meta, config.loss, config.binary, config.model_options)
+    config.val_split = default_validation(config.val_split, meta)
     config.backbone, config.epochs = _check_arguments(config)
     if is_chief(strategy):
         check_output(config.output, config.overwrite)

@@ -14,12 +14,17 @@ __all__ = [
     "trim_history",
     "read_history",
     "check_output",
+    "is_stale_start",
     "clear_run_files",
     "write_run_json",
+    "run_data_dir",
     "load_run_info",
 ]
 
 RUN_FILES = ("last.keras", "best.keras", "history.csv")
+# A run has finished an epoch once one of these exists; history.csv alone (CSVLogger opens it
+# before the first batch) is what a run that failed at its start leaves behind.
+CHECKPOINT_FILES = ("last.keras", "best.keras")
 
 
 def log(message):
@@ -64,6 +69,11 @@ def trim_history(path, keep_epochs):
             csv.writer(f).writerows([header] + kept)
 
 
+def _number(text):
+    """A history.csv cell as a float; Keras writes "NA" for an epoch without validation."""
+    return float("nan") if text in ("", "NA", None) else float(text)
+
+
 def read_history(path):
     """history.csv as {column: [values]} (floats; 'epoch' as ints)."""
     with open(path, newline="") as f:
@@ -71,18 +81,19 @@ def read_history(path):
     out = {}
     for row in rows:
         for key, value in row.items():
-            out.setdefault(key, []).append(int(value) if key == "epoch" else float(value))
+            out.setdefault(key, []).append(int(value) if key == "epoch" else _number(value))
     return out
 
 
 def check_output(output, overwrite):
     """Refuse an ``output`` that is a file, or a folder holding a finished run (unless
-    ``overwrite``); a folder holding an unfinished run (a backup) is fine: it is resumed."""
+    ``overwrite``); a folder holding an unfinished run (a backup) is fine: it is resumed, and
+    so is one left by a run that stopped before its first epoch ended (no checkpoint yet)."""
     if os.path.exists(output) and not os.path.isdir(output):
         raise FileExistsError(f"output {output!r} exists and is not a folder.")
     if backup_epoch(output) is not None or overwrite:
         return
-    found = [n for n in RUN_FILES if os.path.exists(os.path.join(output, n))]
+    found = [n for n in CHECKPOINT_FILES if os.path.exists(os.path.join(output, n))]
     if found:
         raise FileExistsError(
             f"output folder {output!r} already holds a finished run ({', '.join(found)}); "
@@ -90,11 +101,27 @@ def check_output(output, overwrite):
         )
 
 
+def is_stale_start(folder):
+    """Whether ``folder`` holds only what a run that stopped within its first epoch leaves:
+    history.csv without any checkpoint or backup (its rows, if any, belong to no saved epoch)."""
+    return (
+        os.path.exists(os.path.join(folder, "history.csv"))
+        and backup_epoch(folder) is None
+        and not any(os.path.exists(os.path.join(folder, n)) for n in CHECKPOINT_FILES)
+    )
+
+
 def clear_run_files(folder):
     """Remove a finished run's checkpoints, history and best.json (``overwrite=True``)."""
     for name in RUN_FILES + ("best.json",):
         if os.path.exists(os.path.join(folder, name)):
             os.remove(os.path.join(folder, name))
+
+
+def run_data_dir(data_dir):
+    """The data folder as run.json records it (absolute, so ``evaluate`` finds it from
+    anywhere), or None for generated sets."""
+    return None if data_dir is None else os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
 
 
 def write_run_json(path, record):
