@@ -321,7 +321,7 @@ def test_folder_0_255_and_0_1_masks_load_alike(tmp_path):
         np.testing.assert_array_equal(ya == 1, xa.min(-1) >= 200)
     for info in (info_a, info_b):
         assert info.num_classes == 2 and info.class_names == ("background", "foreground")
-        assert info.ignore_index == 255 and info.splits == {"all": 6}
+        assert info.ignore_index == 255 and info.splits == {"all": 6, "train": 5, "val": 1}
 
 
 def test_folder_explicit_ignore_index_keeps_255_as_ignore(tmp_path):

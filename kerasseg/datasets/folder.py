@@ -5,12 +5,15 @@ Layouts (the first that exists wins):
     D/<split>/images/*.jpg|png|...   D/<split>/masks/*.png      (split folders, e.g. train/ val/)
     D/images/*                       D/masks/*                  (one pool)
 
-With one pool, split "all" (and "train") is every file, unless lists `D/<split>.txt` (one stem per
-line) exist; `val_fraction=f` instead holds out a deterministic fraction f of the stems as "val" and
-leaves the rest as "train". Masks hold class indices: grey PNGs, or palette PNGs whose indices (not
-colours) are read. Value 255 is ignored (unless the set is binary, below). Class names come from
-`class_names=`, else from `D/classes.txt` (one per line), else `num_classes=` (names class_0...),
-else the masks are scanned.
+With one pool, split "all" is every file. Lists `D/<split>.txt` (one stem per line) name the
+files of each split; without lists, "val" holds out a fraction of the files (`val_fraction`,
+default 0.2: the round(0.2 n) stems whose names hash lowest, at least one, the same on every run
+and machine, said once in a `SplitNote` warning) and "train" is the rest. A folder whose
+subfolders are datasets of their own (each with classes.txt or split folders) is an error: a
+parent folder given by mistake. Masks hold class indices: grey PNGs, or palette PNGs whose
+indices (not colours) are read. Value 255 is ignored (unless the set is binary, below). Class
+names come from `class_names=`, else from `D/classes.txt` (one per line), else `num_classes=`
+(names class_0...), else the masks are scanned.
 
 Binary sets. Foreground/background masks are often saved as black and white, 0 and 255, where
 255 would otherwise be the ignore label and every foreground pixel would be lost. When the set is
@@ -54,10 +57,75 @@ def _split_folders(data_dir):
     )
 
 
-def _held_out(stem, fraction):
-    # A hash of the stem, not a random draw, so the split never changes between runs or machines.
-    h = int(hashlib.md5(stem.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return h < fraction
+DEFAULT_VAL_FRACTION = 0.2  # of a pool without split folders or lists, held out as "val"
+
+
+class SplitNote(UserWarning):
+    """A pool of images was split into "train" and "val" by the default fraction (printed once
+    per folder; the CLI shows it as one line)."""
+
+    kerasseg_one_line = True
+
+
+_SPLIT_ANNOUNCED = set()
+
+
+def _stem_rank(stem):
+    # A hash of the name, not a random draw, so the split never changes between runs or machines.
+    return hashlib.md5(stem.encode("utf-8")).hexdigest(), stem
+
+
+def held_out(stems, fraction):
+    """The stems a pool holds out as "val": the round(fraction * n) whose names hash lowest,
+    at least one and never all of them when there are two or more and fraction > 0."""
+    stems = sorted(stems, key=_stem_rank)
+    k = round(float(fraction) * len(stems))
+    if fraction > 0 and len(stems) >= 2:
+        k = min(max(k, 1), len(stems) - 1)
+    return set(stems[:k])
+
+
+def _check_not_a_parent(data_dir, splits):
+    """Refuse a folder whose "split" subfolders are datasets of their own (each with its
+    classes.txt or its own split folders): a parent folder given by mistake."""
+    own = [
+        s
+        for s in splits
+        if os.path.isfile(os.path.join(data_dir, s, "classes.txt"))
+        or _split_folders(os.path.join(data_dir, s))
+    ]
+    if own:
+        raise ValueError(
+            f"folder: {data_dir!r} looks like a folder of datasets, not one dataset: its "
+            f"subfolder(s) {', '.join(repr(s) for s in own)} have their own classes.txt or split "
+            f"folders. Pass one dataset's folder as data_dir (--data-dir); subfolders holding "
+            f"images/ and masks/ are read as splits."
+        )
+
+
+def _pool_split(data_dir, images, split, val_fraction):
+    """{stem: path} of split "train" or "val" of a pool (no split folders, no list files)."""
+    fraction = DEFAULT_VAL_FRACTION if val_fraction is None else float(val_fraction)
+    if not 0 <= fraction < 1:
+        raise ValueError(f"folder: val_fraction must be in [0, 1); got {val_fraction!r}")
+    val = held_out(images, fraction)
+    if val_fraction is None and val and data_dir not in _SPLIT_ANNOUNCED:
+        _SPLIT_ANNOUNCED.add(data_dir)
+        warnings.warn(
+            f"folder: {data_dir!r} has no split folders or lists: holding out {len(val)} of "
+            f"{len(images)} images ({DEFAULT_VAL_FRACTION:.0%}, chosen by a hash of their file "
+            f"names, the same on every run) as 'val' and training on the other "
+            f"{len(images) - len(val)}; val_fraction=F (--dataset-option val_fraction=F) "
+            f"changes the fraction, split 'all' (--val-split none) trains on every image.",
+            SplitNote,
+            stacklevel=5,
+        )
+    if split == "val" and not val:
+        raise ValueError(
+            f"folder: {data_dir!r} has no validation images: {len(images)} image(s) with "
+            f"val_fraction={fraction} hold none out (train without validation: --val-split none)"
+        )
+    return {s: p for s, p in images.items() if (s in val) == (split == "val")}
 
 
 def _pairs(
@@ -74,7 +142,12 @@ def _pairs(
     _io.require_dir(data_dir, "folder", layout)
     splits = _split_folders(data_dir)
     if splits:
-        _io.check_split("folder", split, splits)
+        _check_not_a_parent(data_dir, splits)
+        if split not in splits:
+            raise ValueError(
+                f"unknown split {split!r} for dataset 'folder' in {data_dir!r}; valid splits: "
+                f"{', '.join(splits)} (each subfolder holding images/ is one split)"
+            )
         root = os.path.join(data_dir, split)
     else:
         root = data_dir
@@ -95,11 +168,10 @@ def _pairs(
                     f"folder: {split}.txt names {unknown[0]!r}, which has no image in {image_dir!r}"
                 )
             images = {s: images[s] for s in keep}
-        elif val_fraction is not None and split in ("train", "val"):
-            held = split == "val"
-            images = {s: p for s, p in images.items() if _held_out(s, float(val_fraction)) == held}
-        else:
-            valid = ["all", "train"] + lists + (["val"] if val_fraction is not None else [])
+        elif split in ("train", "val") and not lists:
+            images = _pool_split(data_dir, images, split, val_fraction)
+        elif split != "all":
+            valid = ["all"] + (lists or ["train", "val"])
             _io.check_split("folder", split, dict.fromkeys(valid))
     if not images:
         raise FileNotFoundError(
@@ -236,14 +308,27 @@ def _scan_num_classes(data_dir, ignore_index, mask_suffix=""):
     return top + 1
 
 
-def split_sizes(data_dir):
-    """{split: number of images} of the split folders, or {"all": n} for one pool."""
+def split_sizes(data_dir, val_fraction=None):
+    """{split: number of images}: of the split folders; of a pool, "all" and its lists, or
+    "all", "train" and "val" (held out by ``val_fraction``, default DEFAULT_VAL_FRACTION)."""
     splits = {}
-    if data_dir is not None and os.path.isdir(data_dir):
-        for s in _split_folders(data_dir):
-            splits[s] = len(_io.list_images(os.path.join(data_dir, s, "images")))
-        if not splits and os.path.isdir(os.path.join(data_dir, "images")):
-            splits["all"] = len(_io.list_images(os.path.join(data_dir, "images")))
+    if data_dir is None or not os.path.isdir(data_dir):
+        return splits
+    for s in _split_folders(data_dir):
+        splits[s] = len(_io.list_images(os.path.join(data_dir, s, "images")))
+    if splits or not os.path.isdir(os.path.join(data_dir, "images")):
+        return splits
+    images = _io.list_images(os.path.join(data_dir, "images"))
+    splits["all"] = len(images)
+    lists = sorted(
+        f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt"
+    )
+    for name in lists:
+        splits[name] = len(_io.read_lines(os.path.join(data_dir, name + ".txt")))
+    if not lists:
+        fraction = DEFAULT_VAL_FRACTION if val_fraction is None else float(val_fraction)
+        val = len(held_out(images, fraction))
+        splits.update(train=len(images) - val, val=val)
     return splits
 
 
@@ -267,6 +352,7 @@ def folder_info(
     binary=None,
     mask_suffix="",
     task="semantic",
+    val_fraction=None,
     **_,
 ):
     """`DatasetInfo` of the folder's set (masks, or instance targets with task="instance")."""
@@ -280,7 +366,7 @@ def folder_info(
         count = _scan_num_classes(data_dir, ignore_index, mask_suffix)
         # Two classes found by the scan (masks of 0 and 1): a binary set.
         names = BINARY_NAMES if count == 2 else tuple(f"class_{i}" for i in range(count))
-    splits = split_sizes(data_dir)
+    splits = split_sizes(data_dir, val_fraction)
     k = None if names is None else len(names)
     return DatasetInfo(
         name="folder",
