@@ -3,10 +3,17 @@
     kerasseg models | datasets
     kerasseg train    --model unet --backbone resnet50 --dataset camvid --data-dir DIR \\
                       --epochs 50 --batch-size 8 --crop-size 360 480 --output runs/x
-    kerasseg evaluate --checkpoint runs/x/best.keras --dataset camvid --data-dir DIR --split test
-    kerasseg predict  --checkpoint runs/x/best.keras photo.jpg ... --output preds/
-    kerasseg export   --checkpoint runs/x/best.keras --format savedmodel --output exported/
+    kerasseg evaluate --checkpoint runs/x --split test
+    kerasseg predict  --checkpoint runs/x photo.jpg photos/ 'more/*.jpg' --output preds/
+    kerasseg export   --checkpoint runs/x --format savedmodel|tflite|onnx --output exported/
     kerasseg demo     [--output ./kerasseg_demo] [--task semantic|instance]
+
+``--checkpoint`` takes a .keras file or a run folder (its best.keras, else last.keras);
+``evaluate`` defaults to the dataset and data folder the run trained on (its run.json).
+``predict`` writes NAME_mask.png, NAME_overlay.png (with a legend of the classes present) and
+NAME_labels.png (a palette PNG of class indices), keeping the inputs' folders relative to their
+common parent, so that same-named images never overwrite each other. A TFLite export takes the
+run's training crop unless ``--input-size`` says otherwise.
 
 Instance checkpoints (Mask R-CNN, trained on an instance set such as ``shapes_instances``) go
 through the same commands: ``evaluate`` prints COCO box and mask AP and writes them to JSON,
@@ -80,11 +87,38 @@ COMMANDS = {
 LIGHT_COMMANDS = ("models",)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (they hold layouts), and every option's default in its help
+    unless the help already says what the default is."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or "default" in text.lower()
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        shown = str(shown).replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+def _description(module):
+    """A command's --help text: its HELP line, then its DESCRIPTION where it has one."""
+    extra = getattr(module, "DESCRIPTION", "")
+    return module.HELP[0].upper() + module.HELP[1:] + "." + (f"\n\n{extra}" if extra else "")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kerasseg",
         description="Semantic and instance segmentation with Keras 3: train, evaluate, "
         "predict, export.",
+        formatter_class=HelpFormatter,
     )
     debug_help = (
         "show tracebacks and every TensorFlow log line instead of one-line errors "
@@ -98,7 +132,14 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module in COMMANDS.items():
-        module.add_arguments(sub.add_parser(name, parents=[common], help=module.HELP))
+        command = sub.add_parser(
+            name,
+            parents=[common],
+            help=module.HELP,
+            description=_description(module),
+            formatter_class=HelpFormatter,
+        )
+        module.add_arguments(command)
     return parser
 
 
