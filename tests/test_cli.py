@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from kerasseg import cli, datasets, inference
 from kerasseg.cli.demo import prepare_folder
@@ -99,6 +100,10 @@ def cli_model_default(name):
 def test_datasets_lists_registered_names(capsys):
     code, out, _ = run_cli(capsys, "datasets")
     assert code == 0
+    out, footer = out.split("\n\n")  # the table, then where to read about your own data
+    assert "kerasseg datasets --help" in footer
+    folder_row = next(line for line in out.splitlines() if line.startswith("folder"))
+    assert folder_row.split()[1] == "yours" and "your own images" in folder_row
     names = [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
     assert names == datasets.list_datasets()
     shapes_row = next(line for line in out.splitlines() if line.startswith("shapes"))
@@ -369,12 +374,15 @@ def test_predict_writes_masks_and_overlays(capsys, trained, tmp_path):
     palette = np.asarray(datasets.info("shapes").palette)
     for path, image in zip(paths, images):
         stem = path.stem
-        labels = cv2.imread(str(out_dir / f"{stem}_labels.png"), cv2.IMREAD_UNCHANGED)
+        # A palette PNG: PIL reads its class indices (OpenCV would read the colours).
+        labels = np.array(Image.open(out_dir / f"{stem}_labels.png"))
         np.testing.assert_array_equal(labels, inference.predict(model, image))
         colour = cv2.cvtColor(cv2.imread(str(out_dir / f"{stem}_mask.png")), cv2.COLOR_BGR2RGB)
         np.testing.assert_array_equal(colour, palette[labels])
         overlay = cv2.imread(str(out_dir / f"{stem}_overlay.png"))
-        assert overlay.shape == image.shape
+        height, width = image.shape[:2]
+        assert overlay.shape[0] > height and overlay.shape[1] >= width  # a legend below
+        assert overlay[:height, :width].shape == image.shape
         assert str(out_dir / f"{stem}_overlay.png") in out
 
 

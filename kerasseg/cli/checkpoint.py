@@ -1,12 +1,41 @@
 """Loading a checkpoint for evaluate / predict / export, and what it predicts: the class count,
-names and colours, read from the model itself (``kerasseg.models.segmenter.describe``)."""
+names and colours, read from the model itself (``kerasseg.models.segmenter.describe``).
 
-from kerasseg.cli.common import check_file
+A checkpoint is a ``.keras`` file or a run folder (``kerasseg train --output``): a folder means
+its ``best.keras``, else its ``last.keras`` (``resolve_checkpoint``)."""
+
+import os
+
+from kerasseg.cli.common import UsageError, say
+
+# In this order: the checkpoint a run folder stands for.
+RUN_CHECKPOINTS = ("best.keras", "last.keras")
+CHECKPOINT_HELP = "a .keras file, or a run folder (its best.keras, else its last.keras)"
+
+
+def resolve_checkpoint(path):
+    """The checkpoint file ``path`` names: itself, or a run folder's best.keras (else
+    last.keras); a one-line error names what is missing. Nothing heavy is imported."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
+        raise UsageError(f"checkpoint not found: {path!r}.")
+    for name in RUN_CHECKPOINTS:
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            # Said, since which of the two a folder gave is not obvious from the command line.
+            say(f"checkpoint: {candidate}")
+            return candidate
+    raise UsageError(
+        f"checkpoint folder {path!r} holds neither {' nor '.join(RUN_CHECKPOINTS)} "
+        f"(pass a .keras file, or the --output folder of a finished kerasseg train)."
+    )
 
 
 def load_checkpoint(path):
-    """The ``.keras`` file at ``path``, uncompiled (a one-line error if there is none)."""
-    check_file(path, "checkpoint")
+    """The checkpoint ``path`` names (``resolve_checkpoint``), uncompiled."""
+    path = resolve_checkpoint(path)
     import keras
 
     import kerasseg

@@ -49,6 +49,7 @@ INSTANCE_DEMO = dict(
     max_instances=8,
 )
 SCORE_THRESHOLD = 0.5  # detections drawn on the overlays
+PAIR_TITLES = ("ground truth", "prediction")
 
 
 def settings_for(args):
@@ -112,8 +113,8 @@ def _enlarged(image, result, scale):
     return image.repeat(scale, axis=0).repeat(scale, axis=1), big
 
 
-def _pair(image, truth, prediction, names):
-    """truth | prediction, side by side, each enlarged to about 256 px."""
+def _pair(image, truth, prediction, names, gap=8):
+    """truth | prediction, side by side under their titles, each enlarged to about 256 px."""
     import numpy as np
 
     from kerasseg import visualize
@@ -121,10 +122,11 @@ def _pair(image, truth, prediction, names):
     scale = max(1, 256 // max(image.shape[:2]))
     big, truth = _enlarged(image, truth, scale)
     _, prediction = _enlarged(image, prediction, scale)
-    gap = np.full((big.shape[0], 8, 3), 255, np.uint8)
+    space = np.full((big.shape[0], gap, 3), 255, np.uint8)
     left = visualize.draw_instances(big, truth, names, score=False)
     right = visualize.draw_instances(big, prediction, names)
-    return np.concatenate([left, gap, right], axis=1)
+    titles = visualize.title_row(PAIR_TITLES, [left.shape[1], right.shape[1]], gap=gap)
+    return np.concatenate([titles, np.concatenate([left, space, right], axis=1)], axis=0)
 
 
 def _outputs(result, folder, settings, samples):

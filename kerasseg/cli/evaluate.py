@@ -4,18 +4,23 @@ and mask AP for an instance checkpoint (written to JSON: --json, else next to th
 import json
 import os
 
-from kerasseg.cli.checkpoint import load_checkpoint, task_of
-from kerasseg.cli.common import UsageError, check_dataset, check_file, crop, options, say
+from kerasseg.cli.checkpoint import (
+    CHECKPOINT_HELP,
+    load_checkpoint,
+    resolve_checkpoint,
+    task_of,
+)
+from kerasseg.cli.common import UsageError, check_dataset, crop, options, say
 
 HELP = "mIoU, accuracy and per-class IoU of a checkpoint (COCO AP for instance models)"
 
 
 def add_arguments(p):
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--dataset", help="default: the dataset the run trained on (run.json)")
-    p.add_argument("--data-dir")
-    p.add_argument("--split", default="val")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--data-dir", help="the dataset's folder (default: the run's, from run.json)")
+    p.add_argument("--split", default="val", help="the split to score")
+    p.add_argument("--batch-size", type=int, default=1, help="images per batch")
     p.add_argument(
         "--crop-size",
         type=int,
@@ -24,7 +29,12 @@ def add_arguments(p):
         help="pad/shrink images to this size (default: native size)",
     )
     p.add_argument("--steps", type=int, help="evaluate only this many batches (images)")
-    p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE")
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="loader argument (repeatable); default: the run's validation options (run.json)",
+    )
     p.add_argument(
         "--json",
         "--output",
@@ -57,6 +67,8 @@ def _dataset_and_options(args):
 
     run = load_run_info(args.checkpoint)
     dataset = args.dataset or run.get("dataset")
+    if args.dataset is None and args.data_dir is None:
+        args.data_dir = run.get("data_dir")  # the folder the run trained on
     if dataset is None:
         raise UsageError("pass --dataset (the checkpoint's folder has no run.json naming one).")
     dataset_options = options(args.dataset_option, "--dataset-option")
@@ -71,7 +83,8 @@ def run(args):
     from kerasseg import metrics
     from kerasseg.training import check_split, dataset_meta, dataset_task, default_verbose, evaluate
 
-    check_file(args.checkpoint, "checkpoint")
+    # A run folder becomes its checkpoint file here: run.json and the JSON path sit beside it.
+    args.checkpoint = resolve_checkpoint(args.checkpoint)
     dataset, dataset_options = _dataset_and_options(args)
     check_dataset(dataset, args.data_dir)
     meta = dataset_meta(dataset, args.data_dir, dataset_options)

@@ -1,19 +1,59 @@
-"""``kerasseg predict``: a colour mask, an overlay and a label PNG for each image; for an
-instance checkpoint an overlay of its detections and a JSON file of them (boxes, classes, scores,
-masks as COCO RLE)."""
+"""``kerasseg predict``: for each image a colour mask (``_mask.png``, the image's exact size), an
+overlay with a legend of the classes present in a strip below it (``_overlay.png``) and the class
+map as a palette PNG (``_labels.png``: its pixel values are the class indices, a viewer shows
+them in the class colours; models of at most 256 classes); for an instance checkpoint an overlay
+of its detections and a JSON file of them (boxes, classes, scores, masks as COCO RLE).
 
+An IMAGE is a file, a folder (the images directly in it, by extension: those of
+``kerasseg.datasets._io.IMAGE_EXTENSIONS``) or a glob (``"photos/*.jpg"``, ``"photos/**/*.png"``:
+expanded here where the shell did not). An image named twice is predicted once.
+
+Output names never collide. Each keeps its image's folder relative to the folder that holds all
+the images (their common parent): ``a/x.png`` and ``b/x.png`` write ``OUT/a/x_mask.png`` and
+``OUT/b/x_mask.png``; the images of one folder write ``OUT/x_mask.png``. Images of one folder
+that share a stem (``x.png``, ``x.jpg``) keep their extension: ``OUT/x.png_mask.png``,
+``OUT/x.jpg_mask.png``.
+"""
+
+import collections
+import glob
 import json
 import os
 
-from kerasseg.cli.checkpoint import labels_of, load_checkpoint, num_classes, task_of
+from kerasseg.cli.checkpoint import (
+    CHECKPOINT_HELP,
+    labels_of,
+    load_checkpoint,
+    num_classes,
+    resolve_checkpoint,
+    task_of,
+)
 from kerasseg.cli.common import UsageError, check_file, crop, say
 
 HELP = "colour masks and overlays for images"
+DESCRIPTION = """\
+For each image: NAME_mask.png (the class colours, at the image's size), NAME_overlay.png (the
+image under the colours, a legend of the classes present below it) and NAME_labels.png (a
+palette PNG: its pixel values are the class indices, shown in the class colours); for an
+instance checkpoint NAME_instances.png and NAME_instances.json.
+
+IMAGE: a file, a folder (the images directly in it: .jpg, .jpeg, .png, .bmp, .tif, .tiff,
+.webp, .ppm, .pgm) or a glob ('photos/*.jpg', 'photos/**/*.png'; quoted, it is expanded here).
+
+Output names never collide: each keeps its image's folder relative to the common parent of all
+the images' folders (a/x.png and b/x.png -> OUT/a/x_mask.png and OUT/b/x_mask.png; the images
+of one folder -> OUT/x_mask.png), and images of one folder sharing a stem keep their extension
+(x.png, x.jpg -> OUT/x.png_mask.png, OUT/x.jpg_mask.png)."""
+IMAGES_HELP = (
+    "image files, folders (the images directly in them) or globs ('photos/*.jpg'); outputs "
+    "keep each image's folder relative to the common parent of all of them (a/x.png, b/x.png "
+    "-> OUT/a/x_*.png, OUT/b/x_*.png)"
+)
 
 
 def add_arguments(p):
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
     p.add_argument("--output", required=True, help="folder for the PNGs")
     p.add_argument("--dataset", help="palette of this dataset (default: the checkpoint's)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
@@ -40,31 +80,91 @@ def read_rgb(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _images_among(paths):
+    """The image files among ``paths`` (by extension, hidden files left out), sorted."""
+    from kerasseg.datasets._io import IMAGE_EXTENSIONS
+
+    return [
+        p
+        for p in sorted(paths)
+        if os.path.isfile(p)
+        and not os.path.basename(p).startswith(".")
+        and os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS
+    ]
+
+
+def _expand(argument):
+    """The image files one IMAGE argument names: a file as given; a folder's images (its
+    subfolders not searched); a glob's matching images. None found is a one-line error."""
+    if os.path.isfile(argument):
+        return [argument]
+    if os.path.isdir(argument):
+        found = _images_among(os.path.join(argument, n) for n in os.listdir(argument))
+        if not found:
+            raise UsageError(f"no images in folder {argument!r} (.jpg, .png, ... files).")
+        return found
+    if any(c in argument for c in "*?["):  # quoted, or a pattern the shell matched nothing with
+        found = _images_among(glob.glob(argument, recursive=True))
+        if not found:
+            raise UsageError(f"no images match {argument!r}.")
+        return found
+    raise UsageError(f"image not found: {argument!r}.")
+
+
+def image_paths(arguments):
+    """Every image the IMAGE arguments name, in order, each once (one-line errors first: before
+    the model loads)."""
+    paths, seen = [], set()
+    for argument in arguments:
+        for path in _expand(os.fspath(argument)):
+            key = os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                paths.append(path)
+    return paths
+
+
+def output_stems(paths, output):
+    """{image path: output path without suffix}: the image's folder relative to the common
+    parent of all the images' folders, then its stem, or its file name where another image of
+    that folder has the same stem. No two images get one stem."""
+    folders = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    parent = os.path.commonpath(folders) if paths else ""
+    keys = [
+        (os.path.relpath(f, parent), os.path.splitext(os.path.basename(p))[0])
+        for f, p in zip(folders, paths)
+    ]
+    shared = {key for key, n in collections.Counter(keys).items() if n > 1}
+    stems = {}
+    for path, (folder, stem) in zip(paths, keys):
+        name = os.path.basename(path) if (folder, stem) in shared else stem
+        stems[path] = os.path.normpath(os.path.join(output, folder, name))
+    return stems
+
+
 def run(args):
-    check_file(args.checkpoint, "checkpoint")
-    for path in args.images:
-        check_file(path, "image")
+    args.checkpoint = resolve_checkpoint(args.checkpoint)
+    paths = image_paths(args.images)
     # First: loading imports the whole package (the console script imported it lightly).
     model = load_checkpoint(args.checkpoint)
     from kerasseg import inference, visualize
 
     if task_of(model) == "instance":
-        return _run_instances(args, model)
+        return _run_instances(args, model, paths)
     count = num_classes(model)
-    _, colours = labels_of(model, args.checkpoint, args.dataset)
-    os.makedirs(args.output, exist_ok=True)
-    for path in args.images:
+    names, colours = labels_of(model, args.checkpoint, args.dataset)
+    for path, stem in output_stems(paths, args.output).items():
         image = read_rgb(path)
         labels = inference.predict(model, image, tile=crop(args.tile, "--tile"), flip=args.flip)
-        stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
+        overlay = visualize.overlay(image, labels, colours, alpha=args.alpha)
         written = [
             visualize.save_image(f"{stem}_mask.png", visualize.colorize(labels, colours)),
             visualize.save_image(
-                f"{stem}_overlay.png", visualize.overlay(image, labels, colours, alpha=args.alpha)
+                f"{stem}_overlay.png", visualize.with_legend(overlay, labels, names, colours)
             ),
         ]
-        if count <= 256:
-            written.append(visualize.save_image(f"{stem}_labels.png", labels.astype("uint8")))
+        if count <= 256:  # a PNG palette holds 256 colours
+            written.append(visualize.save_label_png(f"{stem}_labels.png", labels, colours))
         say(f"{path}: " + ", ".join(written))
     return 0
 
@@ -103,14 +203,13 @@ def instances_record(path, image, result, names):
     }
 
 
-def _run_instances(args, model):
+def _run_instances(args, model, paths):
     from kerasseg import inference, visualize
 
     if args.tile or args.flip:
         raise UsageError("--tile and --flip apply to semantic models; this is an instance model.")
     names, _ = labels_of(model, args.checkpoint, args.dataset)
-    os.makedirs(args.output, exist_ok=True)
-    for path in args.images:
+    for path, stem in output_stems(paths, args.output).items():
         image = read_rgb(path)
         result = inference.predict(
             model,
@@ -118,12 +217,11 @@ def _run_instances(args, model):
             score_threshold=args.score_threshold,
             max_detections=args.max_detections,
         )
-        stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
         overlay = visualize.save_image(
             f"{stem}_instances.png",
             visualize.draw_instances(image, result, names, alpha=args.alpha),
         )
-        record = f"{stem}_instances.json"
+        record = f"{stem}_instances.json"  # its folder: made by save_image just now
         with open(record, "w", encoding="utf-8") as f:
             json.dump(instances_record(path, image, result, names), f)
         say(f"{path}: {len(result['scores'])} instance(s); {overlay}, {record}")
