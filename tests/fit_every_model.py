@@ -26,7 +26,7 @@ OPTIONS = {
     "attention_unet": dict(backbone=None, filters=4, depth=2),
     "deeplabv3": dict(backbone="resnet50", output_stride=8),  # dilated ResNet, ASPP
     "deeplabv3plus": dict(backbone="resnet50", output_stride=16),
-    "pspnet": dict(backbone="mobilenetv2"),
+    "pspnet": dict(backbone="mobilenetv2", filters=64),  # the pyramid pooling, narrower
     "fc_densenet56": dict(),
     "fc_densenet67": dict(),
     "fc_densenet103": dict(),

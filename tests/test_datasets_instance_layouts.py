@@ -293,7 +293,8 @@ def test_folder_instances_with_class_names(tmp_path, how):
     )
     info = datasets.info("folder", data_dir=tmp_path, task="instance")
     assert info.task == "instance" and info.num_classes == 3
-    assert info.class_names == ("person", "car", "tree") and info.splits == {"all": 2}
+    assert info.class_names == ("person", "car", "tree")
+    assert info.splits == {"all": 2, "train": 1, "val": 1}
     assert info.palette.shape == (3, 3)
     # The semantic reading of the same folder is unchanged (it needs masks/).
     with pytest.raises(FileNotFoundError, match="masks"):

@@ -5,7 +5,7 @@ subprocess has a timeout the test would fail on (a hang)."""
 
 import csv
 import json
-import subprocess
+import threading
 import time
 
 import numpy as np
@@ -17,6 +17,7 @@ from tests import folder_cli
 from tests.test_cli_errors import TINY
 
 TIMEOUT = 150
+CORRUPT = b"\x89PNG\r\n\x1a\n" + bytes(200)  # a PNG signature, then nothing decodable
 
 
 def square_set(root, n):
@@ -49,22 +50,26 @@ def header(path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The console runs, two at a time: {case: (data folder, run folder, CompletedProcess)}."""
+    """The console runs, side by side: the first natural command on a pool of images, and one
+    that fails at its start on a corrupt image: {case: (data folder, run folder, process)}."""
     base = tmp_path_factory.mktemp("first_hour")
-    cases = {}
-    cases["pool"] = (square_set(base / "pool", 10), base / "run_pool", ())
-    cases["no_val"] = (square_set(base / "no_val", 6), base / "run_no_val", ("--val-split", "none"))
+    pool = square_set(base / "pool", 10)
     broken = square_set(base / "broken", 4)
-    cases["failed_start"] = (broken, base / "run_broken", ("--no-file-check",))
-    good = (broken / "images" / "im1.png").read_bytes()
-    (broken / "images" / "im1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    (broken / "images" / "im1.png").write_bytes(CORRUPT)
+    cases = {
+        "pool": (pool, base / "run_pool", ()),
+        "failed_start": (broken, base / "run_broken", ("--no-file-check",)),
+    }
     argvs = [train_argv(data, out, *extra) for data, out, extra in cases.values()]
     procs = folder_cli.run_cli_together(*argvs, timeout=TIMEOUT)
-    found = {key: (data, out, proc) for (key, (data, out, _)), proc in zip(cases.items(), procs)}
-    # The file repaired, the very same command again.
-    (broken / "images" / "im1.png").write_bytes(good)
-    found["rerun"] = (broken, base / "run_broken", folder_cli.run_cli(*argvs[-1], timeout=TIMEOUT))
-    return found
+    return {key: (data, out, proc) for (key, (data, out, _)), proc in zip(cases.items(), procs)}
+
+
+def run_here(capsys, argv):
+    capsys.readouterr()
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_a_pool_without_split_folders_holds_out_a_validation_split(runs):
@@ -80,16 +85,36 @@ def test_a_pool_without_split_folders_holds_out_a_validation_split(runs):
         assert json.load(f)["data_dir"] == str(data)
 
 
-def test_val_split_none_logs_what_exists_and_says_how_best_is_chosen(runs):
-    _, out, proc = runs["no_val"]
-    assert proc.returncode == 0, proc.stderr
+def test_a_run_that_failed_at_its_start_does_not_block_the_same_command(runs, capsys):
+    data, out, failed = runs["failed_start"]
+    assert failed.returncode == 2
+    (line,) = [l for l in failed.stderr.splitlines() if not l.startswith("kerasseg: warning:")]
+    assert line.startswith("kerasseg train: error: ")
+    assert repr(str(data / "images" / "im1.png")) in line
+    assert (out / "history.csv").exists() and not (out / "last.keras").exists()
+    square_set(data, 4)  # the file repaired; then the very same command
+    code, _, err = run_here(capsys, train_argv(data, out, "--no-file-check"))
+    assert code == 0, err
+    assert "already holds a finished run" not in err
+    assert "stopped within its first epoch" in err
+    assert (out / "last.keras").exists()
+    with open(out / "history.csv", newline="") as f:  # the new run's epoch, once
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0"]
+
+
+def test_val_split_none_logs_what_exists_and_says_how_best_is_chosen(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_here(
+        capsys, train_argv(square_set(tmp_path / "data", 6), out, "--val-split", "none")
+    )
+    assert code == 0, err
     columns = header(out / "history.csv")
     assert not [c for c in columns if c.startswith("val_")], columns
     assert "NA" not in (out / "history.csv").read_text()
     assert (out / "curves.png").stat().st_size > 0
-    assert "could not plot" not in proc.stderr
-    assert "no validation split: best.keras is the epoch of lowest training loss" in proc.stdout
-    assert "validation mIoU" not in proc.stdout
+    assert "could not plot" not in err
+    assert "no validation split: best.keras is the epoch of lowest training loss" in stdout
+    assert "validation mIoU" not in stdout
     with open(out / "best.json") as f:
         assert json.load(f)["monitor"] == "loss"
 
@@ -97,65 +122,42 @@ def test_val_split_none_logs_what_exists_and_says_how_best_is_chosen(runs):
 def test_a_parent_of_several_datasets_is_refused_naming_them(tmp_path, capsys):
     square_set(tmp_path / "parent" / "site_a", 4)
     square_set(tmp_path / "parent" / "site_b", 4)
-    code = cli.main(train_argv(tmp_path / "parent", tmp_path / "run"))
+    code, _, err = run_here(capsys, train_argv(tmp_path / "parent", tmp_path / "run"))
     assert code == 2
-    (line,) = capsys.readouterr().err.splitlines()
+    (line,) = err.splitlines()
     assert repr(str(tmp_path / "parent")) in line and "'site_a'" in line and "'site_b'" in line
     assert "--data-dir" in line
     assert not (tmp_path / "run").exists()
 
 
-def test_a_run_that_failed_at_its_start_does_not_block_the_same_command(runs):
-    data, out, failed = runs["failed_start"]
-    assert failed.returncode == 2
-    assert repr(str(data / "images" / "im1.png")) in failed.stderr
-    _, _, rerun = runs["rerun"]
-    assert rerun.returncode == 0, rerun.stderr
-    assert "already holds a finished run" not in rerun.stderr
-    assert "stopped within its first epoch" in rerun.stderr
-    assert (out / "last.keras").exists()
-    # The new run's history only: one epoch, once.
-    with open(out / "history.csv", newline="") as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["0"]
-
-
-def test_a_run_that_crashed_mid_run_resumes(tmp_path):
+def test_a_run_that_crashed_mid_run_resumes(tmp_path, capsys):
     """A data error in a later epoch (the file spoiled while the run trains) stops the run with
     its one line; once the file is repaired, the same command resumes from the last epoch."""
-    data = square_set(tmp_path / "data", 4)
-    out = tmp_path / "run"
-    argv = list(train_argv(data, out))
+    data, out = square_set(tmp_path / "data", 4), tmp_path / "run"
+    argv = train_argv(data, out, "--no-file-check")
     argv[argv.index("--epochs") + 1] = "40"
     image = data / "images" / "im2.png"
     good = image.read_bytes()
-    proc = subprocess.Popen(
-        folder_cli._command(argv),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=folder_cli._user_env(),
-    )
-    try:
+
+    def spoil_after_the_first_epoch():
         deadline = time.monotonic() + TIMEOUT
-        while (training.backup_epoch(str(out)) or 0) < 1:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no epoch finished"
-            time.sleep(0.05)
-        image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
-        _, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 2, err
-    assert repr(str(image)) in err
+        while (training.backup_epoch(str(out)) or 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        image.write_bytes(CORRUPT)
+
+    spoiler = threading.Thread(target=spoil_after_the_first_epoch, daemon=True)
+    spoiler.start()
+    code, _, err = run_here(capsys, argv)
+    spoiler.join()
+    assert code == 2, err
+    assert repr(str(image)) in err.splitlines()[-1]
     done = training.backup_epoch(str(out))
-    assert done is not None and done < 40
+    assert done is not None and 1 <= done < 40
     image.write_bytes(good)
-    again = folder_cli.run_cli(*argv, timeout=TIMEOUT)
-    assert again.returncode == 0, again.stderr
-    assert f"resuming the run in {out} after epoch {done} of 40" in again.stderr
-    assert f"trained {40 - done} epoch(s)" in again.stdout
+    code, stdout, err = run_here(capsys, argv)
+    assert code == 0, err
+    assert f"resuming the run in {out} after epoch {done} of 40" in err
+    assert f"trained {40 - done} epoch(s)" in stdout
 
 
 # --------------------------------------------------------------------------- in process

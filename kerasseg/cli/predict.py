@@ -5,7 +5,7 @@ them in the class colours; models of at most 256 classes); for an instance check
 of its detections and a JSON file of them (boxes, classes, scores, masks as COCO RLE).
 
 An IMAGE is a file, a folder (the images directly in it, by extension: those of
-``kerasseg.datasets._io.IMAGE_EXTENSIONS``) or a glob (``"photos/*.jpg"``, ``"photos/**/*.png"``:
+``kerasseg.datasets.IMAGE_EXTENSIONS``) or a glob (``"photos/*.jpg"``, ``"photos/**/*.png"``:
 expanded here where the shell did not). An image named twice is predicted once.
 
 Output names never collide. Each keeps its image's folder relative to the folder that holds all
@@ -82,7 +82,7 @@ def read_rgb(path):
 
 def _images_among(paths):
     """The image files among ``paths`` (by extension, hidden files left out), sorted."""
-    from kerasseg.datasets._io import IMAGE_EXTENSIONS
+    from kerasseg.datasets import IMAGE_EXTENSIONS
 
     return [
         p

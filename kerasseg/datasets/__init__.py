@@ -22,6 +22,7 @@ from kerasseg.datasets import (  # noqa: E402,F401
     shapes_instances,
     voc,
 )
+from kerasseg.datasets._io import IMAGE_EXTENSIONS  # noqa: F401 - what the loaders read
 from kerasseg.datasets._registry import (  # noqa: F401
     DataError,
     DatasetInfo,
@@ -42,6 +43,7 @@ from kerasseg.datasets._registry import (  # noqa: F401
 __all__ = [
     "DataError",
     "DatasetInfo",
+    "IMAGE_EXTENSIONS",
     "Resource",
     "SplitFiles",
     "download",

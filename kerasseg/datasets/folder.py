@@ -34,7 +34,6 @@ Instance targets: ``task="instance"`` reads per-image instance-id PNGs and class
 masks (layout and conventions in `kerasseg.datasets.folder_instances`).
 """
 
-import hashlib
 import os
 import warnings
 
@@ -42,90 +41,21 @@ import numpy as np
 
 from kerasseg.datasets import _io
 from kerasseg.datasets._registry import DatasetInfo, register_dataset
+from kerasseg.datasets.folder_splits import (  # noqa: F401 - part of this module's interface
+    DEFAULT_VAL_FRACTION,
+    SplitNote,
+    check_not_a_parent,
+    held_out,
+    list_files,
+    pool_split,
+    split_folders,
+    split_sizes,
+)
 
 LAYOUT = (
     "  D/images/<stem>.<jpg|png|...> and D/masks/<stem>.png\n"
     "  or D/<split>/images/... and D/<split>/masks/... (one folder per split)"
 )
-
-
-def _split_folders(data_dir):
-    if not os.path.isdir(data_dir):
-        return []
-    return sorted(
-        d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d, "images"))
-    )
-
-
-DEFAULT_VAL_FRACTION = 0.2  # of a pool without split folders or lists, held out as "val"
-
-
-class SplitNote(UserWarning):
-    """A pool of images was split into "train" and "val" by the default fraction (printed once
-    per folder; the CLI shows it as one line)."""
-
-    kerasseg_one_line = True
-
-
-_SPLIT_ANNOUNCED = set()
-
-
-def _stem_rank(stem):
-    # A hash of the name, not a random draw, so the split never changes between runs or machines.
-    return hashlib.md5(stem.encode("utf-8")).hexdigest(), stem
-
-
-def held_out(stems, fraction):
-    """The stems a pool holds out as "val": the round(fraction * n) whose names hash lowest,
-    at least one and never all of them when there are two or more and fraction > 0."""
-    stems = sorted(stems, key=_stem_rank)
-    k = round(float(fraction) * len(stems))
-    if fraction > 0 and len(stems) >= 2:
-        k = min(max(k, 1), len(stems) - 1)
-    return set(stems[:k])
-
-
-def _check_not_a_parent(data_dir, splits):
-    """Refuse a folder whose "split" subfolders are datasets of their own (each with its
-    classes.txt or its own split folders): a parent folder given by mistake."""
-    own = [
-        s
-        for s in splits
-        if os.path.isfile(os.path.join(data_dir, s, "classes.txt"))
-        or _split_folders(os.path.join(data_dir, s))
-    ]
-    if own:
-        raise ValueError(
-            f"folder: {data_dir!r} looks like a folder of datasets, not one dataset: its "
-            f"subfolder(s) {', '.join(repr(s) for s in own)} have their own classes.txt or split "
-            f"folders. Pass one dataset's folder as data_dir (--data-dir); subfolders holding "
-            f"images/ and masks/ are read as splits."
-        )
-
-
-def _pool_split(data_dir, images, split, val_fraction):
-    """{stem: path} of split "train" or "val" of a pool (no split folders, no list files)."""
-    fraction = DEFAULT_VAL_FRACTION if val_fraction is None else float(val_fraction)
-    if not 0 <= fraction < 1:
-        raise ValueError(f"folder: val_fraction must be in [0, 1); got {val_fraction!r}")
-    val = held_out(images, fraction)
-    if val_fraction is None and val and data_dir not in _SPLIT_ANNOUNCED:
-        _SPLIT_ANNOUNCED.add(data_dir)
-        warnings.warn(
-            f"folder: {data_dir!r} has no split folders or lists: holding out {len(val)} of "
-            f"{len(images)} images ({DEFAULT_VAL_FRACTION:.0%}, chosen by a hash of their file "
-            f"names, the same on every run) as 'val' and training on the other "
-            f"{len(images) - len(val)}; val_fraction=F (--dataset-option val_fraction=F) "
-            f"changes the fraction, split 'all' (--val-split none) trains on every image.",
-            SplitNote,
-            stacklevel=5,
-        )
-    if split == "val" and not val:
-        raise ValueError(
-            f"folder: {data_dir!r} has no validation images: {len(images)} image(s) with "
-            f"val_fraction={fraction} hold none out (train without validation: --val-split none)"
-        )
-    return {s: p for s, p in images.items() if (s in val) == (split == "val")}
 
 
 def _pairs(
@@ -140,9 +70,9 @@ def _pairs(
     """(image, mask) path pairs of `split`; `mask_folder`/`mask_extensions` name the label files
     (the instance reading pairs the images with instances/*.png)."""
     _io.require_dir(data_dir, "folder", layout)
-    splits = _split_folders(data_dir)
+    splits = split_folders(data_dir)
     if splits:
-        _check_not_a_parent(data_dir, splits)
+        check_not_a_parent(data_dir, splits)
         if split not in splits:
             raise ValueError(
                 f"unknown split {split!r} for dataset 'folder' in {data_dir!r}; valid splits: "
@@ -157,9 +87,7 @@ def _pairs(
     images = _io.list_images(image_dir)
     masks = _io.list_images(mask_dir, mask_extensions, suffix=mask_suffix)
     if not splits:
-        lists = sorted(
-            f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt"
-        )
+        lists = list_files(data_dir)
         if split in lists:
             keep = _io.read_lines(os.path.join(data_dir, split + ".txt"))
             unknown = [s for s in keep if s not in images]
@@ -169,7 +97,7 @@ def _pairs(
                 )
             images = {s: images[s] for s in keep}
         elif split in ("train", "val") and not lists:
-            images = _pool_split(data_dir, images, split, val_fraction)
+            images = pool_split(data_dir, images, split, val_fraction)
         elif split != "all":
             valid = ["all"] + (lists or ["train", "val"])
             _io.check_split("folder", split, dict.fromkeys(valid))
@@ -209,7 +137,7 @@ _ANNOUNCED = set()  # data folders whose 0/255 reading was reported already
 
 def _mask_files(data_dir, mask_suffix=""):
     """Every mask file of the set (all split folders, or the one pool), sorted."""
-    roots = [os.path.join(data_dir, s) for s in _split_folders(data_dir)] or [data_dir]
+    roots = [os.path.join(data_dir, s) for s in split_folders(data_dir)] or [data_dir]
     files = []
     for root in roots:
         folder = os.path.join(root, "masks")
@@ -299,37 +227,13 @@ def _binary_lut(encoding, ignore):
 
 def _scan_num_classes(data_dir, ignore_index, mask_suffix=""):
     top = -1
-    for split in _split_folders(data_dir) or ["all"]:
+    for split in split_folders(data_dir) or ["all"]:
         for _, mask_path in _pairs(data_dir, split, mask_suffix):
             values = np.unique(_io.read_label(mask_path))
             values = values[values != ignore_index]
             if values.size:
                 top = max(top, int(values.max()))
     return top + 1
-
-
-def split_sizes(data_dir, val_fraction=None):
-    """{split: number of images}: of the split folders; of a pool, "all" and its lists, or
-    "all", "train" and "val" (held out by ``val_fraction``, default DEFAULT_VAL_FRACTION)."""
-    splits = {}
-    if data_dir is None or not os.path.isdir(data_dir):
-        return splits
-    for s in _split_folders(data_dir):
-        splits[s] = len(_io.list_images(os.path.join(data_dir, s, "images")))
-    if splits or not os.path.isdir(os.path.join(data_dir, "images")):
-        return splits
-    images = _io.list_images(os.path.join(data_dir, "images"))
-    splits["all"] = len(images)
-    lists = sorted(
-        f[:-4] for f in os.listdir(data_dir) if f.endswith(".txt") and f != "classes.txt"
-    )
-    for name in lists:
-        splits[name] = len(_io.read_lines(os.path.join(data_dir, name + ".txt")))
-    if not lists:
-        fraction = DEFAULT_VAL_FRACTION if val_fraction is None else float(val_fraction)
-        val = len(held_out(images, fraction))
-        splits.update(train=len(images) - val, val=val)
-    return splits
 
 
 def _instance_module(task, ignore_index=None, binary=None):

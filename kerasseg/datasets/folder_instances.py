@@ -171,7 +171,7 @@ def _class_index(raw, names, path):
 
 
 def _all_class_maps(data_dir, mask_suffix):
-    roots = [os.path.join(data_dir, s) for s in folder._split_folders(data_dir)] or [data_dir]
+    roots = [os.path.join(data_dir, s) for s in folder.split_folders(data_dir)] or [data_dir]
     files = []
     for root in roots:
         found = os.path.join(root, INSTANCE_FOLDER)
