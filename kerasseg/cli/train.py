@@ -44,9 +44,9 @@ def add_arguments(p):
         "--crop-size",
         type=int,
         nargs="+",
-        default=[512],
         metavar="PX",
-        help="training crop: SIZE or HEIGHT WIDTH (default 512)",
+        help="training crop: SIZE or HEIGHT WIDTH (default: the training images' median size, "
+        "at most 512, a multiple of the model's input multiple)",
     )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the split")
     p.add_argument("--val-steps", type=int, help="default: the whole validation split")
@@ -96,6 +96,11 @@ def add_arguments(p):
         "--no-file-check",
         action="store_true",
         help="skip the scan of the split's image and label files before training",
+    )
+    p.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="start even where the estimated peak memory exceeds what the machine has",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     p.add_argument(
@@ -202,7 +207,7 @@ def _train(args, backbone, weights, loss):
         data_dir=args.data_dir,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        crop_size=crop(args.crop_size),
+        crop_size="auto" if args.crop_size is None else crop(args.crop_size),
         steps_per_epoch=args.steps_per_epoch,
         val_steps=args.val_steps,
         val_batch_size=args.val_batch_size,
@@ -226,6 +231,7 @@ def _train(args, backbone, weights, loss):
         overwrite=args.overwrite,
         check=not args.no_file_check,
         binary=True if args.binary else "auto",
+        memory_check=not args.no_memory_check,
     )
 
 

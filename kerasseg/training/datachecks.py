@@ -18,6 +18,7 @@ __all__ = [
     "check_split",
     "through_pipeline",
     "count_steps",
+    "count_samples",
     "dataset_meta",
     "check_data_dir",
     "default_validation",
@@ -103,11 +104,17 @@ def through_pipeline(run):
 # --------------------------------------------------------------------------- file checks
 
 
-def count_steps(raw_train, batch_size, dataset, split):
-    """Full batches in one pass over a loaded split (counted once if its size is unknown)."""
-    n = int(raw_train.cardinality())
+def count_samples(raw):
+    """The samples of a loaded split (counted once if its size is unknown)."""
+    n = int(raw.cardinality())
     if n < 0:
-        n = int(through_pipeline(lambda: raw_train.reduce(0, lambda count, _: count + 1)))
+        n = int(through_pipeline(lambda: raw.reduce(0, lambda count, _: count + 1)))
+    return n
+
+
+def count_steps(raw_train, batch_size, dataset, split, n=None):
+    """Full batches in one pass over a loaded split of ``n`` samples (counted if None)."""
+    n = count_samples(raw_train) if n is None else n
     steps = n // int(batch_size)
     if steps < 1:
         raise ValueError(

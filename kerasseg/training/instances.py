@@ -29,10 +29,11 @@ from kerasseg.training.datachecks import (
     default_validation,
     through_pipeline,
 )
+from kerasseg.training.defaults import auto_crop, image_sizes
 from kerasseg.training.fitting import fit
 from kerasseg.training.instance_scores import InstanceScores, validation_examples, write_coco_json
 from kerasseg.training.optimizers import default_learning_rate, make_optimizer
-from kerasseg.training.runfiles import check_output, run_data_dir, write_run_json
+from kerasseg.training.runfiles import check_output, log, run_data_dir, write_run_json
 
 __all__ = ["INSTANCE_OPTIMIZER", "INSTANCE_CLIPNORM", "train_instances"]
 
@@ -101,6 +102,10 @@ def _load_data(config, meta):
     steps = config.steps_per_epoch
     if steps is None:
         steps = count_steps(raw, config.batch_size, config.dataset, config.train_split)
+    if isinstance(config.crop_size, str) and config.crop_size == "auto":
+        # The median image size (every Mask R-CNN backbone takes multiples of 32).
+        config.crop_size, why = auto_crop(image_sizes(raw), 32)
+        log(f"crop {config.crop_size[0]}x{config.crop_size[1]}: {why}")
     options = {"seed": config.seed, **(config.augment or {})}
     options.setdefault("max_instances", config.max_instances)
     train_ds = data.prepare(

@@ -28,9 +28,18 @@ import keras
 from kerasseg.training.datachecks import (
     check_data_dir,
     check_files,
+    count_samples,
     count_steps,
     dataset_meta,
     default_validation,
+)
+from kerasseg.training.defaults import (
+    FirstSteps,
+    check_memory,
+    format_plan,
+    plan_rows,
+    resolve_crop,
+    size_model_to_data,
 )
 from kerasseg.training.distribute import (
     get_strategy,
@@ -72,16 +81,21 @@ def _load_split(task, config, split, options):
     return raw
 
 
-def _load_data(task, config):
-    """-> (training batches, validation batches or None, steps per epoch, image channels)."""
-    from kerasseg import data
-
+def _load_raw(task, config):
+    """-> (training split, validation split or None, training samples, image channels)."""
     raw_train = _load_split(task, config, config.train_split, config.dataset_options)
-    steps = config.steps_per_epoch
-    if steps is None:
-        steps = count_steps(raw_train, config.batch_size, task.dataset, config.train_split)
+    raw_val = None
+    if config.val_split:
+        raw_val = _load_split(task, config, config.val_split, config.val_dataset_options)
     # RGB-D sets (with_depth=True) give 4 channels; the backbones adapt their first layer.
     channels = raw_train.element_spec[0].shape[-1] or 3
+    return raw_train, raw_val, count_samples(raw_train), channels
+
+
+def _batches(task, config, raw_train, raw_val):
+    """-> (training batches, validation batches or None)."""
+    from kerasseg import data
+
     options = {"seed": config.seed, "ignore_index": task.ignore_index, **(config.augment or {})}
     train_ds = data.prepare(
         raw_train,
@@ -93,12 +107,11 @@ def _load_data(task, config):
         **options,
     )
     val_ds = None
-    if config.val_split:
-        raw_val = _load_split(task, config, config.val_split, config.val_dataset_options)
+    if raw_val is not None:
         val_ds = validation_batches(
             raw_val, config.val_batch_size, config.val_crop_size, task.ignore_index
         )
-    return train_ds, val_ds, int(steps), channels
+    return train_ds, val_ds
 
 
 def _run_record(config, task, strategy, policy):
@@ -170,13 +183,27 @@ def _run(config):
     strategy = get_strategy(config.strategy)
     task = _resolve(config, strategy)
     keras.utils.set_random_seed(config.seed)
-    train_ds, val_ds, config.steps_per_epoch, channels = _load_data(task, config)
-    if is_multi_worker(strategy):
-        train_ds, val_ds = shard_by_element(train_ds), shard_by_element(val_ds)
+    raw_train, raw_val, n_train, channels = _load_raw(task, config)
+    notes = {"model": size_model_to_data(config, n_train)}
+    if config.steps_per_epoch is None:
+        config.steps_per_epoch = count_steps(
+            raw_train, config.batch_size, task.dataset, config.train_split, n_train
+        )
+        notes["steps"] = "one pass over the training images"
     policy = precision_policy(config.mixed_precision)
     net, n_outputs = build_compiled(
         config, task, strategy, policy, channels, _optimizer_factory(config)
     )
+    notes["crop"] = resolve_crop(config, net, raw_train)
+    estimate = None
+    if config.memory_check and config.crop_size is not None:
+        estimate = check_memory(net, int(config.batch_size), config.crop_size, channels)
+    if is_chief(strategy) and config.verbose != 0:
+        # On stdout with Keras's progress: stderr is kept for warnings and errors.
+        print(format_plan(plan_rows(config, task, net, n_train, notes, estimate)), flush=True)
+    train_ds, val_ds = _batches(task, config, raw_train, raw_val)
+    if is_multi_worker(strategy):
+        train_ds, val_ds = shard_by_element(train_ds), shard_by_element(val_ds)
     if n_outputs > 1:
         train_ds, val_ds = repeat_labels(train_ds, n_outputs), repeat_labels(val_ds, n_outputs)
     if is_chief(strategy):
@@ -196,6 +223,9 @@ def _run(config):
         strategy=strategy,
         overwrite=config.overwrite,
         verbose=config.verbose,
+        callbacks=[FirstSteps(config.steps_per_epoch, config.epochs)]
+        if is_chief(strategy) and config.verbose != 0
+        else (),
     )
 
 
@@ -209,7 +239,7 @@ def train(
     data_dir=None,
     epochs=50,
     batch_size=8,
-    crop_size=512,
+    crop_size="auto",
     steps_per_epoch=None,
     val_steps=None,
     val_batch_size=1,
@@ -238,6 +268,8 @@ def train(
     overwrite=False,
     verbose="auto",
     check=True,
+    size_to_data=True,
+    memory_check=True,
 ):
     """Build ``model`` by name, train it on ``dataset`` and write the run into ``output``.
 
@@ -249,7 +281,17 @@ def train(
         classes, their names and the ignore index come from ``datasets.info``.
         ``val_dataset_options`` replaces ``dataset_options`` for the validation split.
     batch_size: the global batch (split over the replicas of a distribution strategy).
-    crop_size: training crop (int or (h, w)); ``augment`` holds further ``data.prepare`` options.
+    crop_size: training crop (int or (h, w)); "auto" (the default): the median size of the
+        training images, at most 512 a side, rounded to the model's input multiple.
+        ``augment`` holds further ``data.prepare`` options.
+    size_to_data: the encoder-free U-Net (``model="unet", backbone=None``) without a
+        ``filters`` option gets 16 filters for fewer than 200 training images (the paper's 64
+        make 31 M parameters); False keeps the builder's default.
+    memory_check: before training, estimate the peak memory of a step (from the forward
+        graph's tensors at this batch and crop) and raise a ValueError naming a batch and crop
+        that fit when it exceeds 85% of the memory available. The run prints what it chose
+        (model, parameters, crop, batch, steps, epochs, memory) before training, and after its
+        first steps the time per step and epoch and the peak memory (unless ``verbose=0``).
     steps_per_epoch: default one pass over the training split. val_steps: default all of it.
     val_batch_size, val_crop_size: see ``validation_batches``; the default (1, None) scores
         each image at its own size the way ``inference.predict`` sees it.
