@@ -54,6 +54,19 @@ def add_arguments(p):
         help="instance checkpoints: leave out detections scoring below this (default 0)",
     )
     p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write DIR/report.html: scores, per-class IoU, the confusion matrix, the "
+        "worst and best images, the run's curves (one self-contained page)",
+    )
+    p.add_argument(
+        "--report-images",
+        type=int,
+        default=4,
+        metavar="K",
+        help="--report: the K worst and K best images by their own mIoU",
+    )
+    p.add_argument(
         "--no-file-check",
         action="store_true",
         help="skip the scan of the split's image and label files before evaluating",
@@ -81,7 +94,7 @@ def _dataset_and_options(args):
 
 def run(args):
     from kerasseg import metrics
-    from kerasseg.training import check_split, dataset_meta, dataset_task, default_verbose, evaluate
+    from kerasseg.training import check_split, dataset_meta, dataset_task
 
     # A run folder becomes its checkpoint file here: run.json and the JSON path sit beside it.
     args.checkpoint = resolve_checkpoint(args.checkpoint)
@@ -93,10 +106,61 @@ def run(args):
         json_path = _instance_json_path(args, dataset)
     elif not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
         check_split(dataset, args.data_dir, args.split, dataset_options)
+    if args.report:
+        _check_report_folder(args)
     model = load_checkpoint(args.checkpoint)
     if task_of(model) == "instance" or dataset_task(meta) == "instance":
         return _run_instances(args, model, dataset, dataset_options, meta, json_path)
-    summary = evaluate(
+    if args.report:
+        summary = _report(args, model, dataset, dataset_options)
+    else:
+        summary = _evaluate(args, model, dataset, dataset_options)
+    say(
+        f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
+        f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}"
+    )
+    say(metrics.format_report(summary))
+    if args.json:
+        _write_json(args, dataset, summary)
+    return 0
+
+
+def _check_report_folder(args):
+    from kerasseg.visualize.report import REPORT_NAME
+
+    if args.crop_size or args.batch_size != 1:
+        raise UsageError(
+            "--report scores each image at its own size: leave out --crop-size and --batch-size."
+        )
+    path = os.path.join(args.report, REPORT_NAME)
+    if os.path.exists(path) and not args.overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it, or another --report DIR.")
+
+
+def _report(args, model, dataset, dataset_options):
+    """The evaluation as one pass image by image, and the report page from it."""
+    from kerasseg.visualize import evaluation_report
+
+    history = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "history.csv")
+    summary, path = evaluation_report(
+        model,
+        dataset,
+        args.report,
+        data_dir=args.data_dir,
+        split=args.split,
+        dataset_options=dataset_options,
+        keep=args.report_images,
+        steps=args.steps,
+        history=history if os.path.isfile(history) else None,
+    )
+    say(f"wrote {path}")
+    return summary
+
+
+def _evaluate(args, model, dataset, dataset_options):
+    from kerasseg.training import default_verbose, evaluate
+
+    return evaluate(
         model,
         dataset,
         data_dir=args.data_dir,
@@ -108,14 +172,6 @@ def run(args):
         verbose=1 if default_verbose() == 1 else 0,
         check=False,
     )
-    say(
-        f"{dataset} {args.split}: mIoU {summary['mean_iou']:.4f}  pixel accuracy "
-        f"{summary['pixel_accuracy']:.4f}  mean accuracy {summary['mean_accuracy']:.4f}"
-    )
-    say(metrics.format_report(summary))
-    if args.json:
-        _write_json(args, dataset, summary)
-    return 0
 
 
 def _write_json(args, dataset, summary):

@@ -16,7 +16,8 @@ Plots are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas without p
 work on machines without a display and leave pyplot's global state alone. Modules: ``colour``
 (palette, colorize, overlay), ``images`` (save_image, save_label_png, grid), ``legend`` (column
 titles, class legends and the enlargement of tiny images, drawn with OpenCV), ``plots``,
-``instances`` (draw_instances, instance_colours).
+``instances`` (draw_instances, instance_colours), ``report`` (the evaluation report page:
+``evaluation_report(model, dataset, folder)``, ``write_report``).
 """
 
 from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, overlay, palette
@@ -29,8 +30,12 @@ from kerasseg.visualize.plots import (
     plot_history,
     plot_per_class_iou,
 )
+from kerasseg.visualize.report import evaluation_report, score_images, write_report
 
 __all__ = [
+    "evaluation_report",
+    "score_images",
+    "write_report",
     "palette",
     "colorize",
     "overlay",
