@@ -138,6 +138,26 @@ def test_evaluate_prints_the_coco_table_and_writes_json(trained, capsys):
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
 
 
+def test_evaluate_report_shows_the_coco_table_and_the_images(trained, capsys, tmp_path):
+    from tests.test_report_and_defaults import Page
+
+    out, _ = trained
+    scores = tmp_path / "scores.json"
+    argv = ["evaluate", "--checkpoint", out, "--steps", 2, "--json", scores]
+    code, _, err = run_cli(capsys, *argv, "--report", tmp_path / "page", "--report-images", 2)
+    assert code == 0, err
+    text = (tmp_path / "page" / "report.html").read_text(encoding="utf-8")
+    page = Page()
+    page.feed(text)
+    assert page.sections == ["metrics", "samples", "curves"]
+    record = json.loads(scores.read_text())
+    for kind in ("bbox", "segm"):
+        for name in ("AP", "AP50", "AP75"):
+            assert float(page.metrics[f"{kind}_{name}"]) == pytest.approx(record[kind][name])
+    assert [index for index, _ in page.samples["samples"]] == [0, 1]
+    assert page.urls == [] and "https://" not in text
+
+
 def test_predict_writes_overlays_and_detections(trained, images, tmp_path):
     out, _ = trained
     done = kerasseg(

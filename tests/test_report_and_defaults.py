@@ -172,7 +172,7 @@ class Page(html.parser.HTMLParser):
             self.classes[a["data-class"]] = a["data-iou"]
         elif tag == "figure":
             self.samples.setdefault(self._section, []).append(
-                (int(a["data-index"]), float(a["data-miou"]))
+                (int(a["data-index"]), float(a.get("data-miou", "nan")))
             )
 
 

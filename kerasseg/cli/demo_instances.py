@@ -101,34 +101,6 @@ def run(args):
     return 0
 
 
-def _enlarged(image, result, scale):
-    """The image and a result (boxes, masks) ``scale`` times larger (nearest neighbour), so the
-    labels drawn on a 64 px image are legible."""
-    import numpy as np
-
-    big = dict(result)
-    big["boxes"] = np.asarray(result["boxes"], np.float32).reshape(-1, 4) * scale
-    masks = np.asarray(result["masks"]).astype(bool)
-    big["masks"] = masks.repeat(scale, axis=1).repeat(scale, axis=2)
-    return image.repeat(scale, axis=0).repeat(scale, axis=1), big
-
-
-def _pair(image, truth, prediction, names, gap=8):
-    """truth | prediction, side by side under their titles, each enlarged to about 256 px."""
-    import numpy as np
-
-    from kerasseg import visualize
-
-    scale = max(1, 256 // max(image.shape[:2]))
-    big, truth = _enlarged(image, truth, scale)
-    _, prediction = _enlarged(image, prediction, scale)
-    space = np.full((big.shape[0], gap, 3), 255, np.uint8)
-    left = visualize.draw_instances(big, truth, names, score=False)
-    right = visualize.draw_instances(big, prediction, names)
-    titles = visualize.title_row(PAIR_TITLES, [left.shape[1], right.shape[1]], gap=gap)
-    return np.concatenate([titles, np.concatenate([left, space, right], axis=1)], axis=0)
-
-
 def _outputs(result, folder, settings, samples):
     """validation.json (the COCO scores) and overlays/val_XX.png (truth | prediction)."""
     from kerasseg import datasets, inference, visualize
@@ -148,7 +120,8 @@ def _outputs(result, folder, settings, samples):
         prediction = inference.predict(result.model, image, score_threshold=SCORE_THRESHOLD)
         truth = {"boxes": target["boxes"], "classes": target["classes"], "masks": target["masks"]}
         visualize.save_image(
-            os.path.join(overlays, f"val_{i:02d}.png"), _pair(image, truth, prediction, names)
+            os.path.join(overlays, f"val_{i:02d}.png"),
+            visualize.instance_pair(image, truth, prediction, names, PAIR_TITLES),
         )
     return dict(stats=result.scores, scores=scores, overlays=overlays)
 

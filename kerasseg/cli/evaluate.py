@@ -64,7 +64,8 @@ def add_arguments(p):
         type=int,
         default=4,
         metavar="K",
-        help="--report: the K worst and K best images by their own mIoU",
+        help="--report: the K worst and K best images by their own mIoU (instance models: the "
+        "first K images, truth beside the detections)",
     )
     p.add_argument(
         "--no-file-check",
@@ -225,4 +226,30 @@ def _run_instances(args, model, dataset, dataset_options, meta, json_path):
         images=args.steps,
     )
     say(f"wrote {json_path}")
+    if args.report:
+        _instance_report(args, model, stats, dataset, dataset_options)
     return 0
+
+
+def _instance_report(args, model, stats, dataset, dataset_options):
+    from kerasseg.training import through_pipeline
+    from kerasseg.training.instance_scores import validation_examples
+    from kerasseg.visualize.report import instance_report
+
+    examples = through_pipeline(
+        lambda: list(
+            validation_examples(
+                dataset, args.data_dir, args.split, dataset_options, args.report_images
+            ).as_numpy_iterator()
+        )
+    )
+    history = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "history.csv")
+    path = instance_report(
+        model,
+        stats,
+        examples,
+        args.report,
+        title=f"{model.name} on {dataset} ({args.split})",
+        history=history if os.path.isfile(history) else None,
+    )
+    say(f"wrote {path}")

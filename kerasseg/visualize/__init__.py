@@ -22,7 +22,7 @@ titles, class legends and the enlargement of tiny images, drawn with OpenCV), ``
 
 from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, overlay, palette
 from kerasseg.visualize.images import grid, save_image, save_label_png
-from kerasseg.visualize.instances import draw_instances, instance_colours
+from kerasseg.visualize.instances import draw_instances, instance_colours, instance_pair
 from kerasseg.visualize.legend import enlarge, legend, present_classes, title_row, with_legend
 from kerasseg.visualize.plots import (
     normalize_confusion_matrix,
@@ -56,4 +56,5 @@ __all__ = [
     "as_rgb",
     "draw_instances",
     "instance_colours",
+    "instance_pair",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 
 from kerasseg.visualize.colour import as_rgb
 
-__all__ = ["draw_instances", "instance_colours"]
+__all__ = ["draw_instances", "instance_colours", "instance_pair"]
 
 
 def instance_colours(count):
@@ -123,3 +123,29 @@ def draw_instances(
         text = f"{name} {scores[index]:.2f}" if score and scores is not None else name
         _label(picture, text, colour, box_array[index], scale, max(1, thickness // 2))
     return picture
+
+
+def _enlarged(image, result, scale):
+    """The image and a result (boxes, masks) ``scale`` times larger (nearest neighbour), so the
+    labels drawn on a small image are legible."""
+    big = dict(result)
+    big["boxes"] = np.asarray(result["boxes"], np.float32).reshape(-1, 4) * scale
+    masks = np.asarray(result["masks"]).astype(bool)
+    big["masks"] = masks.repeat(scale, axis=1).repeat(scale, axis=2)
+    return image.repeat(scale, axis=0).repeat(scale, axis=1), big
+
+
+def instance_pair(image, truth, prediction, names, titles=("ground truth", "prediction"), gap=8):
+    """truth | prediction (both ``draw_instances`` results: boxes, classes, masks; the
+    prediction with scores), side by side under their titles, enlarged to about 256 px."""
+    from kerasseg.visualize.legend import title_row
+
+    image = as_rgb(image)
+    scale = max(1, 256 // max(image.shape[:2]))
+    big, truth = _enlarged(image, truth, scale)
+    _, prediction = _enlarged(image, prediction, scale)
+    space = np.full((big.shape[0], gap, 3), 255, np.uint8)
+    left = draw_instances(big, truth, names, score=False)
+    right = draw_instances(big, prediction, names)
+    strip = title_row(titles, [left.shape[1], right.shape[1]], gap=gap)
+    return np.concatenate([strip, np.concatenate([left, space, right], axis=1)], axis=0)

@@ -23,7 +23,15 @@ import numpy as np
 from kerasseg.visualize.colour import colorize
 from kerasseg.visualize.legend import enlarge, legend, present_classes, text_scale, title_row
 
-__all__ = ["score_images", "write_report", "evaluation_report", "error_map", "REPORT_NAME"]
+__all__ = [
+    "score_images",
+    "write_report",
+    "write_instance_report",
+    "instance_report",
+    "evaluation_report",
+    "error_map",
+    "REPORT_NAME",
+]
 
 REPORT_NAME = "report.html"
 COLUMNS = ("image", "ground truth", "prediction", "errors")
@@ -239,8 +247,12 @@ def write_report(
         _samples_section("worst", "Worst images", worst, names, palette, ignore_index),
         _samples_section("best", "Best images", best, names, palette, ignore_index),
     ]
+    return _write_page(folder, title, subtitle, sections, history)
+
+
+def _write_page(folder, title, subtitle, sections, history=None):
     if history is not None and os.path.isfile(history):
-        sections.append(_curves_section(history))
+        sections = [*sections, _curves_section(history)]
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
@@ -253,6 +265,40 @@ def write_report(
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
     return path
+
+
+COCO_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def write_instance_report(folder, stats, pairs, *, title, subtitle="", history=None):
+    """``folder/report.html`` for an instance model: the COCO table (``stats``: {"box": {...},
+    "mask": {...}} as ``coco_evaluate`` gives it) and ``pairs`` of (index, truth | prediction
+    picture); -> its path."""
+    head = "".join(f"<th>{name}</th>" for name in COCO_COLUMNS)
+    rows = []
+    for kind, values in stats.items():
+        cells = "".join(
+            f'<td class="value" data-key="{kind}_{name}" data-value="{values.get(name)}">'
+            f"{_pct(_finite(values.get(name)))}</td>"
+            for name in COCO_COLUMNS
+        )
+        rows.append(f"<tr><th>{html.escape(kind)}</th>{cells}</tr>")
+    table = (
+        '<section id="metrics"><h2>COCO average precision (%)</h2><table class="metrics">'
+        f"<tr><th></th>{head}</tr>{''.join(rows)}</table><p>pycocotools' COCOeval; "
+        "n/a: no ground truth of that size.</p></section>"
+    )
+    figures = "".join(
+        f'<figure class="sample" data-index="{index}"><img alt="image {index}" '
+        f'src="{_png(picture)}"><figcaption>image {index}</figcaption></figure>'
+        for index, picture in pairs
+    )
+    samples = f'<section id="samples"><h2>Images</h2>{figures}</section>'
+    return _write_page(folder, title, subtitle, [table, samples], history)
+
+
+def _finite(value):
+    return None if value is None or not np.isfinite(value) else value
 
 
 def evaluation_report(
@@ -301,3 +347,22 @@ def evaluation_report(
         ignore_index=meta.ignore_index,
     )
     return summary, path
+
+
+def instance_report(model, stats, examples, folder, *, title, history=None, threshold=0.5):
+    """The instance page for ``examples`` (image, target) pairs: the truth and the model's
+    detections scoring at least ``threshold``; -> its path."""
+    from kerasseg.inference import predict
+    from kerasseg.models.segmenter import describe
+    from kerasseg.visualize.instances import instance_pair
+
+    names = list(describe(model)["class_names"])
+    pairs = []
+    for index, (image, target) in enumerate(examples):
+        prediction = predict(model, image, score_threshold=threshold)
+        truth = {k: target[k] for k in ("boxes", "classes", "masks")}
+        pairs.append((index, instance_pair(image, truth, prediction, names)))
+    subtitle = f"Detections scoring at least {threshold} drawn; the scores count every one."
+    return write_instance_report(
+        folder, stats, pairs, title=title, subtitle=subtitle, history=history
+    )
