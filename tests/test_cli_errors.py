@@ -105,7 +105,6 @@ CONSOLE_CASES = {
     ("fit", "rgb"): ("--no-file-check",),
     ("fit", "corrupt"): ("--no-file-check",),
     ("fit", "value"): ("--no-file-check",),
-    ("debug", "rgb"): ("--debug",),
 }
 
 
@@ -203,10 +202,13 @@ def test_evaluate_scans_before_loading_the_checkpoint(tmp_path, run_here):
     assert_one_line_error(proc, "evaluate", path, PROBLEMS["value"])
 
 
-def test_debug_flag_shows_the_traceback(console_runs):
-    _, _, proc = console_runs["debug", "rgb"]
-    assert proc.returncode != 0
-    assert "Traceback" in proc.stderr and "DataError" in proc.stderr
+def test_debug_flag_raises_instead_of_one_line(tmp_path):
+    """--debug lets the error through (the console then prints its traceback)."""
+    path = make_folder(tmp_path / "data", "rgb")
+    argv = ["--debug", "train", *TINY, "--dataset", "folder", "--data-dir", tmp_path / "data"]
+    with pytest.raises(DataError) as caught:
+        cli.main([str(a) for a in argv + ["--output", tmp_path / "run"]])
+    assert repr(str(path)) in str(caught.value) and PROBLEMS["rgb"] in str(caught.value)
 
 
 # --------------------------------------------------------------------------- in process

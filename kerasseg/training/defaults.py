@@ -297,6 +297,6 @@ def plan_rows(config, task, model, n_train, notes, estimate):
     ]
     if estimate is not None:
         available = available_memory()
-        of = f" of {gb(available)} available" if available else ""
+        of = f"; {gb(available)} available" if available else ""
         rows.append(("memory", f"about {gb(estimate)} at the peak{of}", "estimated"))
     return rows
