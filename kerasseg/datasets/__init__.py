@@ -20,6 +20,7 @@ from kerasseg.datasets import (  # noqa: E402,F401
     rgbd,
     shapes,
     shapes_instances,
+    shapes_panoptic,
     voc,
 )
 from kerasseg.datasets._io import IMAGE_EXTENSIONS  # noqa: F401 - what the loaders read

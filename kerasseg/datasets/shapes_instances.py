@@ -72,7 +72,7 @@ def masks_to_boxes(masks):
     return boxes
 
 
-def _image_size(image_size):
+def image_hw(image_size):
     if np.isscalar(image_size):
         h = w = image_size
     else:
@@ -87,7 +87,7 @@ def _image_size(image_size):
     return int(h), int(w)
 
 
-def _colour(rng, avoid, min_distance=100.0):
+def distinct_colour(rng, avoid, min_distance=100.0):
     """A random RGB colour at least `min_distance` from each of `avoid` (or the farthest of 30
     tries)."""
     best, best_d = None, -1.0
@@ -131,15 +131,21 @@ def _draw(rng, cls, h, w):
     return canvas.astype(bool)
 
 
-def render_sample(rng, image_size=64, min_objects=2, max_objects=5, min_area=10):
+def render_sample(rng, image_size=64, min_objects=2, max_objects=5, min_area=10, background=None):
     """One sample drawn from a numpy Generator: ``(image, target, drawn)`` where `target` is the
     example's dict and `drawn` (bool [M,H,W]) holds each kept object's whole drawn shape, before
-    later objects occluded it (``masks[i] == drawn[i] & ~drawn[i+1:].any(0)``)."""
-    h, w = _image_size(image_size)
-    image, base = _background(rng, h, w)
+    later objects occluded it (``masks[i] == drawn[i] & ~drawn[i+1:].any(0)``).
+    ``background(rng, h, w)`` -> (float32 image, [its colours]) paints what lies behind the
+    objects (default: one colour with a gradient); object colours stay far from its colours."""
+    h, w = image_hw(image_size)
+    if background is None:
+        image, base = _background(rng, h, w)
+        base = [base]
+    else:
+        image, base = background(rng, h, w)
     n = int(rng.integers(min_objects, max_objects + 1))
     owner = np.zeros((h, w), np.int32)  # 1 + index in `drawn` of the object shown at a pixel
-    drawn, classes, colours = [], [], [base]
+    drawn, classes, colours = [], [], list(base)
     for _ in range(n):
         cls = int(rng.integers(len(CLASS_NAMES)))
         k = len(drawn) + 1
@@ -150,7 +156,7 @@ def render_sample(rng, image_size=64, min_objects=2, max_objects=5, min_area=10)
                 break
         else:
             continue  # no room for it: left out
-        colour = _colour(rng, colours)
+        colour = distinct_colour(rng, colours)
         colours.append(colour)
         image[shape] = colour
         owner[shape] = k
@@ -172,7 +178,7 @@ def _check_options(split, num_images, image_size, min_objects, max_objects, min_
     n = DEFAULT_NUM_IMAGES[split] if num_images is None else int(num_images)
     if n < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
-    _image_size(image_size)
+    image_hw(image_size)
     if not 1 <= int(min_objects) <= int(max_objects):
         raise ValueError(
             f"need 1 <= min_objects <= max_objects, got min_objects={min_objects}, "
