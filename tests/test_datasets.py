@@ -69,6 +69,10 @@ def test_registry_lists_every_dataset():
         "cifar10",
         "folder",
         "shapes",
+        "shapes_instances",
+        "coco_instances",
+        "shapes_panoptic",
+        "coco_panoptic",
     }
     assert expected <= set(datasets.list_datasets())
 

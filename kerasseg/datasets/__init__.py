@@ -15,6 +15,7 @@ from kerasseg.datasets import (  # noqa: E402,F401
     cifar10,
     cityscapes,
     coco_instances,
+    coco_panoptic,
     coco_stuff,
     folder,
     rgbd,

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasseg.ops.panoptic_ids import read_id_png, rgb_to_id  # noqa: F401 - rgb_to_id is public here
+
 __all__ = ["PanopticQuality", "panoptic_quality_files", "rgb_to_id"]
 
 _IMAGE_SHIFT = 2**32  # segment keys: image index * 2**32 + (panoptic id + 1), 0 = void
@@ -192,21 +194,6 @@ def pq_report(stats, thing_classes, stuff_classes, class_names=None):
     return report
 
 
-def rgb_to_id(rgb):
-    """panopticapi's PNG encoding: segment id = R + 256 G + 256^2 B."""
-    rgb = np.asarray(rgb, np.uint32)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
-
-
-def _read_ids(path):
-    import cv2
-
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"panoptic PNG '{path}' is missing or not an image.")
-    return rgb_to_id(image[..., ::-1])
-
-
 def _to_panoptic_map(ids, segments, category_index, thing, divisor, path):
     """A panopticapi id map and its segments_info -> class * divisor + instance (-1 void)."""
     out = np.full(ids.shape, -1, np.int64)
@@ -266,7 +253,7 @@ def panoptic_quality_files(gt_json, pred_json, gt_folder=None, pred_folder=None,
             (predictions[truth["image_id"]], folders[1]),
         ):
             path = os.path.join(folder, annotation["file_name"])
-            ids = _read_ids(path)
+            ids = read_id_png(path)
             maps.append(
                 _to_panoptic_map(
                     ids, annotation["segments_info"], category_index, thing, divisor, path
