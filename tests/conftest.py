@@ -16,6 +16,7 @@ if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false")
 # collected last (test_train, test_xla) kept one worker busy for minutes while the other idled.
 HEAVY_FIRST = (
     "test_onednn.py",
+    "test_examples_recipes.py",
     "test_train.py",
     "test_mask_rcnn.py",
     "test_bn_momentum.py",

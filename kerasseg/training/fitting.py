@@ -178,6 +178,16 @@ def _finish(folder, guard, resumed_from, plot):
         _plot_curves(history_path, os.path.join(folder, "curves.png"))
 
 
+def _build_optimizer(model, strategy):
+    """Create the optimizer's slots before ``fit``: made inside the first traced step instead,
+    they make TensorFlow trace the whole step a second time (a DeepLabV3+ at 64 px: the first
+    epoch 13.8 s -> 6.7 s on a 2-core CPU)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
+
+
 def _report_divergence(guard, resumed_from):
     good = guard.last_good_epoch + 1 if guard.last_good_epoch is not None else resumed_from
     kept = (
@@ -239,6 +249,7 @@ def fit(
     run_callbacks, guard, checkpoints, logs_dir = _run_callbacks(o, folder, resumed_from, chief)
     if is_multi_worker(strategy):
         multi_worker_fixes(model)
+    _build_optimizer(model, strategy)
     started = time.time()
     try:
         history = through_pipeline(
