@@ -50,6 +50,8 @@ def main(names):
             loss=[losses.CrossEntropy()] * outputs,
             jit_compile=False,
         )
+        # Slots made before fit: made inside the first step, Keras traces the step twice.
+        model.optimizer.build(model.trainable_variables)
         before = [w.numpy() for w in model.trainable_weights]
         history = model.fit(
             x, [y] * outputs if outputs > 1 else y, batch_size=2, epochs=1, verbose=0

@@ -110,6 +110,7 @@ def test_from_scratch_model_predicts_in_inference_mode_as_in_training_mode():
     train = train.repeat().batch(4)
     model = kerasseg.unet(3, backbone="mobilenetv2", weights=None)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses.CrossEntropy())
+    model.optimizer.build(model.trainable_variables)  # one trace of the step, not two
     model.fit(train, epochs=1, steps_per_epoch=150, verbose=0)
     val_images, val_labels = _rectangles(32, seed=1)
     # Inference mode first: a training-mode call moves the moving statistics.
