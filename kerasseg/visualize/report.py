@@ -267,13 +267,12 @@ def _write_page(folder, title, subtitle, sections, history=None):
     return path
 
 
-COCO_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-
-
 def write_instance_report(folder, stats, pairs, *, title, subtitle="", history=None):
     """``folder/report.html`` for an instance model: the COCO table (``stats``: {"box": {...},
     "mask": {...}} as ``coco_evaluate`` gives it) and ``pairs`` of (index, truth | prediction
     picture); -> its path."""
+    from kerasseg.training.instance_scores import TABLE_COLUMNS as COCO_COLUMNS
+
     head = "".join(f"<th>{name}</th>" for name in COCO_COLUMNS)
     rows = []
     for kind, values in stats.items():
