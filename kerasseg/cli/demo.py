@@ -11,7 +11,8 @@ from kerasseg.cli.common import UsageError, say
 
 HELP = (
     "train on the synthetic shapes set in under three minutes "
-    "(--task instance: Mask R-CNN on shapes_instances, under ten)"
+    "(--task instance: Mask R-CNN on shapes_instances, --task panoptic: Panoptic FPN on "
+    "shapes_panoptic, each under ten)"
 )
 MARKER = ".kerasseg-demo"
 DRAWN_SIDE = 256  # the short side, in pixels, of the images the demo draws
@@ -45,12 +46,14 @@ def add_arguments(p):
     p.add_argument(
         "--task",
         default="semantic",
-        choices=("semantic", "instance"),
+        choices=("semantic", "instance", "panoptic"),
         help="semantic: a U-Net on 'shapes' (default); instance: a Mask R-CNN on "
-        "'shapes_instances'",
+        "'shapes_instances'; panoptic: a Panoptic FPN on 'shapes_panoptic'",
     )
     p.add_argument(
-        "--output", help="default kerasseg_demo (--task instance: kerasseg_demo_instance)"
+        "--output",
+        help="default kerasseg_demo (--task instance: kerasseg_demo_instance, --task "
+        "panoptic: kerasseg_demo_panoptic)",
     )
     p.add_argument(
         "--overwrite",
@@ -111,6 +114,10 @@ def run(args):
         from kerasseg.cli import demo_instances
 
         return demo_instances.run(args)
+    if args.task == "panoptic":
+        from kerasseg.cli import demo_panoptic
+
+        return demo_panoptic.run(args)
     started = time.time()
     folder = os.path.abspath(args.output or "kerasseg_demo")
     prepare_folder(folder, args.overwrite)

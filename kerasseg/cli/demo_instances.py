@@ -52,42 +52,47 @@ SCORE_THRESHOLD = 0.5  # detections drawn on the overlays
 PAIR_TITLES = ("ground truth", "prediction")
 
 
-def settings_for(args):
+def settings_for(args, base=None):
+    """The demo's ``train`` arguments (``base``: the instance demo's, or another task's)."""
+    base = INSTANCE_DEMO if base is None else base
     settings = dict(
-        INSTANCE_DEMO,
-        epochs=args.epochs or INSTANCE_DEMO["epochs"],
-        steps_per_epoch=args.steps_per_epoch or INSTANCE_DEMO["steps_per_epoch"],
+        base,
+        epochs=args.epochs or base["epochs"],
+        steps_per_epoch=args.steps_per_epoch or base["steps_per_epoch"],
     )
     total = settings["epochs"] * settings["steps_per_epoch"]
-    settings["warmup_steps"] = min(INSTANCE_DEMO["warmup_steps"], total // 2)
-    settings["dataset_options"] = {**INSTANCE_DEMO["dataset_options"], "seed": args.seed}
-    settings["val_dataset_options"] = {**INSTANCE_DEMO["val_dataset_options"], "seed": args.seed}
+    settings["warmup_steps"] = min(base["warmup_steps"], total // 2)
+    settings["dataset_options"] = {**base["dataset_options"], "seed": args.seed}
+    settings["val_dataset_options"] = {**base["val_dataset_options"], "seed": args.seed}
     if args.train_images:
         settings["dataset_options"]["num_images"] = args.train_images
     if args.val_images:
         settings["val_dataset_options"]["num_images"] = args.val_images
     if args.lr:
         settings["learning_rate"] = args.lr
-    # COCOeval once, after the last epoch (it also picks best.keras: that epoch).
+    # Scored once, after the last epoch (which also picks best.keras: that epoch).
     settings["validation_freq"] = settings["epochs"]
     return settings
 
 
-def run(args):
+def run_with(args, dataset, what, default_output, base, outputs, summary):
+    """The instance and panoptic demos' run: train ``what`` (a phrase) on ``dataset`` with
+    ``settings_for(args, base)``, then ``outputs(result, folder, settings, samples)`` and
+    ``summary(written, run_dir, elapsed)``."""
     started = time.time()
-    folder = os.path.abspath(args.output or DEFAULT_OUTPUT)
+    folder = os.path.abspath(args.output or default_output)
     prepare_folder(folder, args.overwrite)
     from kerasseg.training import train
 
-    settings = settings_for(args)
+    settings = settings_for(args, base)
     run_dir = os.path.join(folder, "run")
     say(
-        f"kerasseg demo: a small Mask R-CNN learns the synthetic 'shapes_instances' set "
+        f"kerasseg demo: {what} learns the synthetic {dataset!r} set "
         f"({settings['epochs']} epochs of {settings['steps_per_epoch']} steps, "
         f"batch {settings['batch_size']}, {settings['crop_size']} px); outputs go to {folder}"
     )
     result = train(
-        dataset="shapes_instances",
+        dataset=dataset,
         output=run_dir,
         seed=args.seed,
         overwrite=True,
@@ -96,9 +101,21 @@ def run(args):
     )
     if result.diverged:
         return 1
-    written = _outputs(result, folder, settings, args.samples)
-    _summary(written, run_dir, elapsed=time.time() - started)
+    written = outputs(result, folder, settings, args.samples)
+    summary(written, run_dir, elapsed=time.time() - started)
     return 0
+
+
+def run(args):
+    return run_with(
+        args,
+        "shapes_instances",
+        "a small Mask R-CNN",
+        DEFAULT_OUTPUT,
+        INSTANCE_DEMO,
+        _outputs,
+        _summary,
+    )
 
 
 def _outputs(result, folder, settings, samples):

@@ -1,5 +1,6 @@
 """``kerasseg evaluate``: mIoU, accuracy and per-class IoU of a checkpoint on a split; COCO box
-and mask AP for an instance checkpoint (written to JSON: --json, else next to the checkpoint)."""
+and mask AP for an instance checkpoint, PQ / SQ / RQ for a panoptic one (both written to JSON:
+--json, else next to the checkpoint)."""
 
 import json
 import os
@@ -12,7 +13,10 @@ from kerasseg.cli.checkpoint import (
 )
 from kerasseg.cli.common import UsageError, check_dataset, crop, options, say
 
-HELP = "mIoU, accuracy and per-class IoU of a checkpoint (COCO AP for instance models)"
+HELP = (
+    "mIoU, accuracy and per-class IoU of a checkpoint (COCO AP for instance models, PQ for "
+    "panoptic ones)"
+)
 
 
 def add_arguments(p):
@@ -103,13 +107,15 @@ def run(args):
     check_dataset(dataset, args.data_dir)
     meta = dataset_meta(dataset, args.data_dir, dataset_options)
     json_path = None
-    if dataset_task(meta) == "instance":
-        json_path = _instance_json_path(args, dataset)
+    if dataset_task(meta) in ("instance", "panoptic"):
+        json_path = _instance_json_path(args, dataset, dataset_task(meta))
     elif not args.no_file_check:  # before the model is loaded: a bad file is found in seconds
         check_split(dataset, args.data_dir, args.split, dataset_options)
     if args.report:
         _check_report_folder(args)
     model = load_checkpoint(args.checkpoint)
+    if task_of(model) == "panoptic" or dataset_task(meta) == "panoptic":
+        return _run_panoptic(args, model, dataset, dataset_options, meta, json_path)
     if task_of(model) == "instance" or dataset_task(meta) == "instance":
         return _run_instances(args, model, dataset, dataset_options, meta, json_path)
     if args.report:
@@ -188,12 +194,14 @@ def _write_json(args, dataset, summary):
     say(f"wrote {args.json}")
 
 
-def _instance_json_path(args, dataset):
-    """Where the COCO scores go; an existing file is refused unless --overwrite (checked before
-    the model is loaded)."""
+def _instance_json_path(args, dataset, task="instance"):
+    """Where the COCO (panoptic: PQ) scores go; an existing file is refused unless --overwrite
+    (checked before the model is loaded)."""
     from kerasseg.training import coco_json_path
 
     path = args.json or coco_json_path(args.checkpoint, dataset, args.split)
+    if task == "panoptic" and not args.json:
+        path = path.replace(f"_coco_{dataset}_", f"_pq_{dataset}_")
     if os.path.exists(path) and not args.overwrite:
         raise UsageError(
             f"{path} exists; pass --overwrite to replace it, or --json PATH to write elsewhere."
@@ -228,6 +236,35 @@ def _run_instances(args, model, dataset, dataset_options, meta, json_path):
     say(f"wrote {json_path}")
     if args.report:
         _instance_report(args, model, stats, dataset, dataset_options)
+    return 0
+
+
+def _run_panoptic(args, model, dataset, dataset_options, meta, json_path):
+    """PQ, SQ and RQ of a panoptic checkpoint (all, things, stuff, per class), and the JSON."""
+    from kerasseg.training import check_task_match, evaluate_panoptic, format_pq, write_pq_json
+
+    check_task_match(task_of(model), f"checkpoint {args.checkpoint!r}", dataset, meta)
+    if args.report:
+        raise UsageError("--report is not available for panoptic checkpoints yet.")
+    report = evaluate_panoptic(
+        model,
+        dataset,
+        data_dir=args.data_dir,
+        split=args.split,
+        steps=args.steps,
+        dataset_options=dataset_options,
+    )
+    say(f"{dataset} {args.split}: panoptic quality (PQ = SQ x RQ)")
+    say(format_pq(report))
+    write_pq_json(
+        json_path,
+        report,
+        checkpoint=os.path.abspath(args.checkpoint),
+        dataset=dataset,
+        split=args.split,
+        images=args.steps,
+    )
+    say(f"wrote {json_path}")
     return 0
 
 

@@ -2,7 +2,8 @@
 overlay with a legend of the classes present in a strip below it (``_overlay.png``) and the class
 map as a palette PNG (``_labels.png``: its pixel values are the class indices, a viewer shows
 them in the class colours; models of at most 256 classes); for an instance checkpoint an overlay
-of its detections and a JSON file of them (boxes, classes, scores, masks as COCO RLE).
+of its detections and a JSON file of them (boxes, classes, scores, masks as COCO RLE); for a
+panoptic checkpoint the panoptic overlay, the panopticapi id PNG and the segments (JSON).
 
 An IMAGE is a file, a folder (the images directly in it, by extension: those of
 ``kerasseg.datasets.IMAGE_EXTENSIONS``) or a glob (``"photos/*.jpg"``, ``"photos/**/*.png"``:
@@ -35,7 +36,9 @@ DESCRIPTION = """\
 For each image: NAME_mask.png (the class colours, at the image's size), NAME_overlay.png (the
 image under the colours, a legend of the classes present below it) and NAME_labels.png (a
 palette PNG: its pixel values are the class indices, shown in the class colours); for an
-instance checkpoint NAME_instances.png and NAME_instances.json.
+instance checkpoint NAME_instances.png and NAME_instances.json; for a panoptic checkpoint
+NAME_panoptic.png (stuff in class colours, things in per-instance shades), NAME_panoptic_ids.png
+(panopticapi's id PNG) and NAME_panoptic.json (the segments: id, class, instance, score, area).
 
 IMAGE: a file, a folder (the images directly in it: .jpg, .jpeg, .png, .bmp, .tif, .tiff,
 .webp, .ppm, .pgm) or a glob ('photos/*.jpg', 'photos/**/*.png'; quoted, it is expanded here).
@@ -151,6 +154,8 @@ def run(args):
 
     if task_of(model) == "instance":
         return _run_instances(args, model, paths)
+    if task_of(model) == "panoptic":
+        return _run_panoptic(args, model, paths)
     count = num_classes(model)
     names, colours = labels_of(model, args.checkpoint, args.dataset)
     for path, stem in output_stems(paths, args.output).items():
@@ -225,4 +230,42 @@ def _run_instances(args, model, paths):
         with open(record, "w", encoding="utf-8") as f:
             json.dump(instances_record(path, image, result, names), f)
         say(f"{path}: {len(result['scores'])} instance(s); {overlay}, {record}")
+    return 0
+
+
+def _run_panoptic(args, model, paths):
+    """Per image: the overlay (stuff in class colours, things in per-instance shades), the id
+    map as a panopticapi PNG (id = R + 256 G + 256^2 B) and its segments (JSON)."""
+    from kerasseg import inference, visualize
+    from kerasseg.models.panoptic import panoptic_classes
+    from kerasseg.ops.panoptic_ids import id_to_rgb
+
+    if args.tile or args.flip:
+        raise UsageError("--tile and --flip apply to semantic models; this is a panoptic model.")
+    _, colours = labels_of(model, args.checkpoint, args.dataset)
+    things, _, divisor = panoptic_classes(model)
+    for path, stem in output_stems(paths, args.output).items():
+        image = read_rgb(path)
+        result = inference.predict(model, image)
+        panoptic = result["panoptic"]
+        overlay = visualize.save_image(
+            f"{stem}_panoptic.png",
+            visualize.panoptic_overlay(image, panoptic, colours, things, divisor, alpha=args.alpha),
+        )
+        # panopticapi's id PNG: a segment's id is its panoptic value + 1, 0 is void.
+        ids = visualize.save_image(f"{stem}_panoptic_ids.png", id_to_rgb(panoptic + 1))
+        record = f"{stem}_panoptic.json"
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "image": os.path.abspath(path),
+                    "label_divisor": divisor,
+                    "ids_png": os.path.abspath(ids),
+                    "ids_format": "R + 256 G + 256^2 B = panoptic id + 1 (0: void)",
+                    "segments": result["segments"],
+                },
+                f,
+                indent=1,
+            )
+        say(f"{path}: {len(result['segments'])} segment(s); {overlay}, {ids}, {record}")
     return 0

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from kerasseg.data import transforms as T
 from kerasseg.data.photometric import photometric as distort
+from kerasseg.ops.masks import tight_boxes
 
 __all__ = [
     "KEYS",
@@ -214,24 +215,6 @@ def _scale_and_crop(image, masks, seed, o):
         image = image[y : y + window[0], x : x + window[1]]
     masks = _sample_masks(masks, new_size, (y, x), window)
     return _pad(image, masks, o.crop[0], o.crop[1])
-
-
-def tight_boxes(masks):
-    """float32 [M,4] (y1, x1, y2, x2) tight boxes of masks [M,H,W] (y2, x2 one past the last
-    row / column), and bool [M]: the mask is non-empty (its box is 0 when empty)."""
-    rows = tf.cast(tf.reduce_any(masks > 0, axis=2), tf.int32)  # [M, H]
-    cols = tf.cast(tf.reduce_any(masks > 0, axis=1), tf.int32)  # [M, W]
-    present = tf.reduce_any(rows > 0, axis=1)
-
-    def span(hits):
-        first = tf.argmax(hits, axis=1, output_type=tf.int32)
-        last = tf.shape(hits)[1] - tf.argmax(tf.reverse(hits, [1]), axis=1, output_type=tf.int32)
-        return first, last
-
-    y1, y2 = span(rows)
-    x1, x2 = span(cols)
-    boxes = tf.cast(tf.stack([y1, x1, y2, x2], axis=1), tf.float32)
-    return tf.where(present[:, None], boxes, 0.0), present
 
 
 def finalize(image, classes, masks, max_instances):

@@ -49,6 +49,11 @@ whose mask ends up empty are dropped, and each element is padded to `max_instanc
 class -1, mask 0; beyond `max_instances` the largest masks by area are kept). Output: `(float32
 [B,h,w,C], {"boxes": float32 [B,N,4], "classes": int32 [B,N], "masks": uint8 [B,N,h,w]})`. See
 `kerasseg.data.instances` for the details and the checks run inside the pipeline.
+
+Panoptic targets: a label dict with "semantic" [H,W] and "instance_ids" [H,W] follows the mask
+steps above (both maps nearest neighbour, padding void: semantic `ignore_index`, instance 0).
+Output: `(float32 [B,h,w,C], {"semantic": int32 [B,h,w], "instance_ids": int32 [B,h,w]})`; see
+`kerasseg.data.panoptic`.
 """
 
 import types
@@ -56,6 +61,7 @@ import types
 import tensorflow as tf
 
 from kerasseg.data import instances as I
+from kerasseg.data import panoptic as P
 from kerasseg.data import transforms as T
 from kerasseg.data.photometric import photometric as distort
 from kerasseg.data.photometric import photometric_channels as photometric_channels_of
@@ -131,6 +137,9 @@ def prepare(
     o.crop, o.scale_range, o.base_size = _check_arguments(
         ds, batch_size, crop_size, scale_range, cat_max_ratio, base_size
     )
+    panoptic = P.is_panoptic_spec(ds.element_spec)
+    if panoptic:
+        ds = ds.map(P.encoder(ignore_index), num_parallel_calls=num_parallel_calls)
     instance = I.is_instance_spec(ds.element_spec)
     if instance:
         I.check_spec(ds.element_spec, o)
@@ -162,6 +171,8 @@ def prepare(
         ds = I.batch(ds, o)
     else:
         ds = _batch(ds, batch_size, o.crop, pad_multiple, has_mask, ignore_index, drop_remainder)
+    if panoptic:
+        ds = ds.map(P.decoder(ignore_index))
     return ds.prefetch(AUTOTUNE) if prefetch else ds
 
 

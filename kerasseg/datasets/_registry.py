@@ -22,6 +22,8 @@ class DatasetInfo:
     `None` as a size means the size depends on the files (e.g. the `folder` loader).
     `task` is "segmentation" (masks of class indices) or "classification" (one int per image).
     `channels` is the number of image channels `load` yields with default options.
+    `thing_classes`: for panoptic sets, the classes counted instance by instance (the others
+    are stuff).
     """
 
     name: str
@@ -32,6 +34,7 @@ class DatasetInfo:
     splits: Dict[str, Optional[int]] = field(default_factory=dict)
     task: str = "segmentation"
     channels: int = 3
+    thing_classes: Tuple[int, ...] = ()
     layout: str = field(default="", repr=False)
     homepage: str = field(default="", repr=False)
     description: str = field(default="", repr=False)

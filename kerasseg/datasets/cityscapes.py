@@ -26,6 +26,42 @@ its tight box ``(y1, x1, y2, x2)`` in pixels (``y2``/``x2`` one past the last ro
 varies per image (None in the element spec) and may be 0. An id whose labelId is not a
 Cityscapes label (above 33; 65535 is -1, the license plate) is a `DataError` naming the file.
 ``info("cityscapes", task="instance")`` describes the 8 classes.
+
+Panoptic targets (``task="panoptic"``) are ``(image uint8 [H,W,3], {"semantic": int32 [H,W],
+"instance_ids": int32 [H,W]})``: ``semantic`` holds the 19 trainIds (255 = void: unlabeled and
+every class the benchmark ignores, caravan and trailer included), ``instance_ids`` the number of
+each thing instance in the image (1, 2, ... in increasing segment id order, i.e. by labelId then
+by Cityscapes' instance number) on the pixels of the 8 thing classes (trainIds 11..18), and 0 on
+stuff, on void and on crowd regions (groups such as "car group": a thing class, no single
+instance). ``semantic * LABEL_DIVISOR + instance_ids`` (LABEL_DIVISOR = 1000) is the panoptic
+map ``kerasseg.metrics.PanopticQuality(THING_CLASSES, STUFF_CLASSES)`` reads. Two on-disk forms
+load, chosen by ``source=``:
+
+``source="labels"``: the official gtFine files, labelIds for the classes and instanceIds for the
+instances (same folders)::
+
+    gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
+    gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png
+
+``source="panoptic"``: what cityscapesScripts' ``createPanopticImgs`` writes into gtFine/ (COCO
+panoptic style; segment ids are the instanceIds values, categories are labelIds)::
+
+    gtFine/cityscapes_panoptic_{train,val,test}.json
+    gtFine/cityscapes_panoptic_{train,val,test}/<city>_<seq>_<frame>_gtFine_panoptic.png
+
+The PNGs hold segment id = R + 256 G + 256^2 B per pixel (0 = void); a segment's
+``category_id`` (a Cityscapes labelId) gives its trainId and ``iscrowd`` 1 marks a crowd region.
+The ``--use-train-id`` output (``cityscapes_panoptic_<split>_trainId.json`` and folder, whose
+category ids are trainIds) is read too when the labelId one is absent. The images are found by
+file name under ``leftImg8bit/<split>/``.
+
+With ``source=None`` (the default) the panoptic JSON is read when it exists, else the labels.
+Both forms give the same examples for the same annotations, in the same order (by city, then
+file name). A missing folder, JSON or PNG is a ``FileNotFoundError`` naming the path; a segment
+id a PNG holds but its ``segments_info`` does not list, a category the JSON does not define, or
+an instance pixel whose labelIds and instanceIds disagree is a `DataError` naming the file.
+``info("cityscapes", task="panoptic")`` describes the 19 classes with ``thing_classes``
+(``THING_CLASSES``, trainIds 11..18; ``STUFF_CLASSES`` are 0..10).
 """
 
 import os
@@ -116,6 +152,22 @@ THING_LABEL_IDS = (24, 25, 26, 27, 28, 31, 32, 33)
 THING_NAMES = tuple(CLASS_NAMES[_TRAIN_IDS[i]] for i in THING_LABEL_IDS)
 THING_PALETTE = PALETTE[[_TRAIN_IDS[i] for i in THING_LABEL_IDS]]
 
+# Panoptic: the trainIds counted instance by instance (person .. bicycle), the others stuff.
+THING_CLASSES = tuple(range(11, 19))
+STUFF_CLASSES = tuple(range(11))
+LABEL_DIVISOR = 1000
+TASKS = ("semantic", "instance", "panoptic")
+SOURCES = ("labels", "panoptic")
+PANOPTIC_LAYOUT = (
+    "  <data_dir>/leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png\n"
+    "  and either (source='panoptic', cityscapesScripts' createPanopticImgs output)\n"
+    "  <data_dir>/gtFine/cityscapes_panoptic_{train,val,test}.json\n"
+    "  <data_dir>/gtFine/cityscapes_panoptic_{train,val,test}/*_gtFine_panoptic.png\n"
+    "  or (source='labels')\n"
+    "  <data_dir>/gtFine/{train,val,test}/<city>/*_gtFine_labelIds.png\n"
+    "  <data_dir>/gtFine/{train,val,test}/<city>/*_gtFine_instanceIds.png"
+)
+
 MANUAL = (
     "Cityscapes needs a (free) registration: log in at "
     "https://www.cityscapes-dataset.com/downloads/, download gtFine_trainvaltest.zip and "
@@ -145,9 +197,30 @@ INSTANCE_INFO = INFO.replace(
 )
 
 
+PANOPTIC_INFO = INFO.replace(
+    task="panoptic",
+    thing_classes=THING_CLASSES,
+    layout=PANOPTIC_LAYOUT,
+    description=(
+        "Urban street scenes from 50 cities; panoptic: 11 stuff classes (trainIds 0..10) and "
+        "instances of 8 thing classes (trainIds 11..18)."
+    ),
+)
+
+
+def _task(task):
+    """ "semantic" (also None / "segmentation"), "instance" or "panoptic"; any other value is a
+    ValueError listing them."""
+    task = {None: "semantic", "segmentation": "semantic"}.get(task, task)
+    if task not in TASKS:
+        raise ValueError(f"cityscapes: unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    return task
+
+
 def cityscapes_info(task="semantic", **_):
-    """`INFO` (19 trainIds), or `INSTANCE_INFO` (8 thing classes) for task="instance"."""
-    return INSTANCE_INFO if folder_instances.is_instance_task("cityscapes", task) else INFO
+    """`INFO` (19 trainIds), `INSTANCE_INFO` (8 thing classes) for task="instance", or
+    `PANOPTIC_INFO` (19 trainIds, thing_classes 11..18) for task="panoptic"."""
+    return {"semantic": INFO, "instance": INSTANCE_INFO, "panoptic": PANOPTIC_INFO}[_task(task)]
 
 
 def _lut():
@@ -158,7 +231,7 @@ def _lut():
     return lut
 
 
-_LUT = _lut()
+LABEL_LUT = _lut()
 
 
 def _root(data_dir):
@@ -174,8 +247,9 @@ def _thing_lut():
     return lut
 
 
-_THING_LUT = _thing_lut()
-_LICENSE_PLATE = 65535  # labelId -1 in a 16-bit PNG
+THING_LUT = _thing_lut()
+TRAIN_IDS = _TRAIN_IDS  # labelId -> trainId, for the panoptic module
+LICENSE_PLATE = 65535  # labelId -1 in a 16-bit PNG
 
 
 def decode_instances(image_path, ids_path):
@@ -184,29 +258,22 @@ def decode_instances(image_path, ids_path):
     ids = _io.read_label(ids_path)
     folder_instances.check_same_size(image, ids, image_path, ids_path)
     present = np.unique(ids).astype(np.int64)
-    present = present[(present >= 1000) & (present != _LICENSE_PLATE)]
+    present = present[(present >= 1000) & (present != LICENSE_PLATE)]
     label_ids = present // 1000
-    if label_ids.size and label_ids.max() >= len(_THING_LUT):
-        bad = present[label_ids >= len(_THING_LUT)]
+    if label_ids.size and label_ids.max() >= len(THING_LUT):
+        bad = present[label_ids >= len(THING_LUT)]
         raise DataError(
             f"instance id(s) {bad[:8].tolist()} in {ids_path!r} are not Cityscapes instanceIds "
             f"(labelId * 1000 + instance, labelId 0..33)"
         )
-    classes = _THING_LUT[label_ids] if label_ids.size else np.zeros(0, np.int64)
+    classes = THING_LUT[label_ids] if label_ids.size else np.zeros(0, np.int64)
     keep = classes >= 0  # caravan and trailer instances are not evaluated
     masks = folder_instances.masks_of_ids(ids, present[keep])
     return image, masks, classes[keep].astype(np.int32)
 
 
-@register_dataset("cityscapes", info=cityscapes_info, manual_download=MANUAL)
-def load_cityscapes(data_dir, split="train", task="semantic", shuffle_files=False, seed=None):
-    """Splits train / val / test (fine annotations). `task`: "semantic" (default, trainId
-    masks) or "instance" (instance targets of the 8 thing classes; see the module docstring)."""
-    instance = folder_instances.is_instance_task("cityscapes", task)
-    _io.check_split("cityscapes", split, INFO.splits)
-    layout = INSTANCE_LAYOUT if instance else LAYOUT
-    suffix = "_gtFine_instanceIds" if instance else "_gtFine_labelIds"
-    root = _root(data_dir)
+def label_items(root, split, suffixes, layout):
+    """[(image, label per suffix...)] of the gtFine folders, by city then stem."""
     image_root = _io.require_dir(os.path.join(root, "leftImg8bit", split), "cityscapes", layout)
     label_root = _io.require_dir(os.path.join(root, "gtFine", split), "cityscapes", layout)
     items = []
@@ -215,19 +282,59 @@ def load_cityscapes(data_dir, split="train", task="semantic", shuffle_files=Fals
         if not os.path.isdir(city_dir):
             continue
         images = _io.list_images(city_dir, (".png",), suffix="_leftImg8bit")
-        labels = (
-            _io.list_images(os.path.join(label_root, city), (".png",), suffix=suffix)
-            if os.path.isdir(os.path.join(label_root, city))
-            else {}
-        )
-        items += _io.pair_by_stem(images, labels, "cityscapes", os.path.join(label_root, city))
+        columns = []
+        for suffix in suffixes:
+            labels = (
+                _io.list_images(os.path.join(label_root, city), (".png",), suffix=suffix)
+                if os.path.isdir(os.path.join(label_root, city))
+                else {}
+            )
+            missing = [stem for stem in images if stem not in labels]
+            if missing:
+                expected = os.path.join(label_root, city, f"{missing[0]}{suffix}.png")
+                raise FileNotFoundError(
+                    f"cityscapes: {len(missing)} image(s) have no {suffix[1:]} file: "
+                    f"{expected!r} not found (for {images[missing[0]]!r}). Expected layout:\n"
+                    f"{layout}"
+                )
+            pairs = _io.pair_by_stem(images, labels, "cityscapes", os.path.join(label_root, city))
+            columns.append(pairs)
+        if columns:  # the same images, by stem, in every column
+            items += [(pairs[0][0], *(p[1] for p in pairs)) for pairs in zip(*columns)]
     if not items:
         raise FileNotFoundError(
             f"cityscapes: no *_leftImg8bit.png under {image_root!r}. Expected layout:\n{layout}"
         )
+    return items
+
+
+@register_dataset("cityscapes", info=cityscapes_info, manual_download=MANUAL)
+def load_cityscapes(
+    data_dir, split="train", task="semantic", source=None, shuffle_files=False, seed=None
+):
+    """Splits train / val / test (fine annotations). `task`: "semantic" (default, trainId
+    masks), "instance" (instance targets of the 8 thing classes) or "panoptic" (semantic +
+    instance_ids; `source` "labels", "panoptic" or None: the panoptic JSON when present, else the
+    labels). See the module docstring."""
+    task = _task(task)
+    _io.check_split("cityscapes", split, INFO.splits)
+    if source is not None and task != "panoptic":
+        raise ValueError(
+            f"cityscapes: source= chooses the panoptic annotations (task='panoptic'); "
+            f"got source={source!r} with task={task!r}"
+        )
+    root = _root(data_dir)
+    if task == "panoptic":
+        from kerasseg.datasets.cityscapes_panoptic import load_panoptic
+
+        return load_panoptic(root, split, source, shuffle_files, seed)
+    instance = task == "instance"
+    layout = INSTANCE_LAYOUT if instance else LAYOUT
+    suffix = "_gtFine_instanceIds" if instance else "_gtFine_labelIds"
+    items = label_items(root, split, (suffix,), layout)
     if instance:
         return folder_instances.instance_dataset(
             items, decode_instances, shuffle_files=shuffle_files, seed=seed
         )
-    decode = _io.decode_pair_fn(_LUT, "Cityscapes labelIds 0..33 (and 255 for -1)")
+    decode = _io.decode_pair_fn(LABEL_LUT, "Cityscapes labelIds 0..33 (and 255 for -1)")
     return _io.paths_dataset(items, decode, shuffle_files=shuffle_files, seed=seed)

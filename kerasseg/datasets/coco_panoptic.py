@@ -98,9 +98,11 @@ def panoptic_targets(ids, segments, index_of, things, path):
 
 
 def coco_panoptic_info(data_dir=None, split="val", **_):
-    names, splits = (), {}
+    names, splits, things = (), {}, ()
     if data_dir is not None and os.path.isfile(_json_path(data_dir, split)):
-        names = tuple(c["name"] for c in _categories(_read_json(data_dir, split)[1]))
+        cats = _categories(_read_json(data_dir, split)[1])
+        names = tuple(c["name"] for c in cats)
+        things = tuple(i for i, c in enumerate(cats) if c.get("isthing", 0))
         for s in SPLITS:
             if os.path.isfile(_json_path(data_dir, s)):
                 splits[s] = len(_read_json(data_dir, s)[1]["annotations"])
@@ -112,6 +114,7 @@ def coco_panoptic_info(data_dir=None, split="val", **_):
         ignore_index=VOID,
         splits=splits,
         task="panoptic",
+        thing_classes=things,
         layout=LAYOUT,
         description="COCO 2017 panoptic: thing instances and stuff regions (panopticapi PNGs).",
     )

@@ -41,6 +41,7 @@ INFO = DatasetInfo(
     ignore_index=255,
     splits=dict(DEFAULT_NUM_IMAGES),
     task="panoptic",
+    thing_classes=THING_CLASSES,
     layout="generated in memory; no files",
     description=(
         "Synthetic panoptic segmentation: sky and ground (stuff) behind 2-5 circles, squares "

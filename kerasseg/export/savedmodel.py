@@ -20,7 +20,9 @@ import tensorflow as tf
 from kerasseg import inference
 from kerasseg.export.files import refuse_existing, staging_dir
 from kerasseg.export.metadata import metadata
+from kerasseg.export.panoptic import is_panoptic_model
 from kerasseg.export.serving import serving_function, serving_module
+from kerasseg.models.panoptic import panoptic_classes
 from kerasseg.models.segmenter import describe
 
 __all__ = ["saved_model"]
@@ -42,8 +44,14 @@ def _write_saved_model(model, directory, class_names, palette, multiple, scratch
         # A variable, not a bare constant: only variables are saved as readable attributes.
         return tf.Variable(value, dtype=dtype, trainable=False, name=name)
 
+    extra = {}
+    if is_panoptic_model(model):
+        things, _, divisor = panoptic_classes(model)
+        extra["thing_classes"] = stored(list(things), tf.int32, "thing_classes")
+        extra["label_divisor"] = stored(divisor, tf.int32, "label_divisor")
     module = serving_module(
         serve,
+        **extra,
         class_names=stored(names, tf.string, "class_names"),
         palette=stored(colours, tf.uint8, "palette"),
         num_classes=stored(len(names), tf.int32, "num_classes"),
@@ -82,6 +90,11 @@ def saved_model(model, path, *, overwrite=False, class_names=None, palette=None,
     ``masks`` uint8 ``[1, M, H, W]`` (0/1) and ``num_detections`` int32 ``[1]`` (= M): what
     ``kerasseg.inference.predict(model, image, score_threshold=0.0)`` returns, with a batch
     axis of 1 (``kerasseg.export.instances``).
+
+    A panoptic model's signature takes uint8 ``[N, H, W, 3]`` of any size and returns
+    ``panoptic`` int32 ``[N, H, W]`` (class * label_divisor + instance, -1 void), ``labels``
+    and ``instance_scores`` (``kerasseg.export.panoptic``); the loaded object also has
+    ``thing_classes`` and ``label_divisor``.
 
     Args:
         model: the Keras segmentation model.

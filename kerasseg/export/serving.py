@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from kerasseg import inference
 from kerasseg.export.instances import instance_serving_function, is_instance_model
+from kerasseg.export.panoptic import is_panoptic_model, panoptic_serving_function
 
 __all__ = ["serving_function", "serving_module"]
 
@@ -13,7 +14,9 @@ def serving_function(model, *, multiple=None, input_size=None, portable=False):
 
     An instance model (task "instance") gets ``instances.instance_serving_function`` instead:
     one image ``[1, H, W, 3]`` -> boxes, classes, scores, masks, num_detections (``portable``:
-    without CombinedNonMaxSuppression, for TFLite and ONNX).
+    without CombinedNonMaxSuppression, for TFLite and ONNX). A panoptic model gets
+    ``panoptic.panoptic_serving_function``: images ``[N, H, W, 3]`` -> panoptic, labels,
+    instance_scores.
 
     ``input_size`` fixes (H, W) in the signature (TFLite needs it); otherwise any size is taken.
     Images are padded to the model's multiple (``describe(model)["input_multiple"]`` unless
@@ -22,6 +25,13 @@ def serving_function(model, *, multiple=None, input_size=None, portable=False):
     (``inference.predict`` slides windows of that size instead, which a single graph cannot do
     for any image size).
     """
+    if is_panoptic_model(model):
+        if portable:
+            raise ValueError(
+                "A panoptic model exports as a SavedModel only (its merge runs a loop over "
+                "the detections that TFLite and ONNX conversion do not take here)."
+            )
+        return panoptic_serving_function(model, multiple=multiple, input_size=input_size)
     if is_instance_model(model):
         return instance_serving_function(
             model, multiple=multiple, input_size=input_size, portable=portable

@@ -27,9 +27,12 @@ from kerasseg.inference.predictor import predict, runner
 from kerasseg.inference.sliding import hann, tiled_probabilities, window_starts
 from kerasseg.inference.tta import check_scales, with_tta
 from kerasseg.models.instance.detect import detect
+from kerasseg.models.panoptic.predict import panoptic_predict, segments_of
 from kerasseg.ops.outputs import main_output, output_kind, to_labels, to_probabilities
 
 __all__ = [
+    "panoptic_predict",
+    "segments_of",
     "DEFAULT_MULTIPLE",
     "as_image_array",
     "check_scales",

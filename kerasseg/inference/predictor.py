@@ -26,6 +26,7 @@ from kerasseg.inference.padding import (
 from kerasseg.inference.sliding import tiled_probabilities
 from kerasseg.inference.tta import check_scales, with_tta
 from kerasseg.models.instance.detect import detect
+from kerasseg.models.panoptic.predict import panoptic_predict
 from kerasseg.models.segmenter import describe
 from kerasseg.ops.outputs import main_output, output_kind, to_labels, to_probabilities
 
@@ -141,6 +142,23 @@ def _detect(model, images, batch_size, multiple, options, tile, scales, flip, pr
     return detect(model, images, batch_size=batch_size, multiple=multiple, **options)
 
 
+def _panoptic(model, images, batch_size, multiple, options, tile, scales, flip, probabilities):
+    unsupported = {
+        "tile": tile is not None,
+        "scales": tuple(np.atleast_1d(scales).tolist()) != (1.0,),
+        "flip": bool(flip),
+        "return_probabilities": bool(probabilities),
+        **{name: value is not None for name, value in options.items()},
+    }
+    named = [name for name, used in unsupported.items() if used]
+    if named:
+        raise ValueError(
+            f"{', '.join(named)} do not apply to a panoptic model; its predict takes "
+            "batch_size and multiple."
+        )
+    return panoptic_predict(model, images, batch_size=batch_size, multiple=multiple)
+
+
 def predict(
     model,
     images,
@@ -186,6 +204,9 @@ def predict(
         For an instance model, per image ``{"boxes" float32 [M, 4] y1, x1, y2, x2 pixels,
         "classes" int32 [M], "scores" float32 [M], "masks" bool [M, H, W]}``: a dict for one
         image, a list for a batch or a list.
+        For a panoptic model, per image ``{"panoptic": int32 [H, W] class * 1000 + instance
+        (-1 void), "segments": [{"id", "class", "class_name", "instance", "is_thing", "score",
+        "area"}]}`` (``kerasseg.inference.panoptic``).
     """
     instance = {
         "score_threshold": score_threshold,
@@ -193,6 +214,10 @@ def predict(
         "iou_threshold": iou_threshold,
         "max_size": max_size,
     }
+    if describe(model)["task"] == "panoptic":
+        return _panoptic(
+            model, images, batch_size, multiple, instance, tile, scales, flip, return_probabilities
+        )
     if describe(model)["task"] == "instance":
         return _detect(
             model, images, batch_size, multiple, instance, tile, scales, flip, return_probabilities

@@ -1,5 +1,6 @@
-"""Necks: feature maps of a backbone turned into what heads read (the FPN today)."""
+"""Necks: feature maps of a backbone turned into what heads read (the FPN and its semantic
+branch)."""
 
-from kerasseg.necks.fpn import LEVELS, coarser_level, feature_pyramid
+from kerasseg.necks.fpn import LEVELS, NORMS, coarser_level, feature_pyramid, semantic_head
 
-__all__ = ["LEVELS", "coarser_level", "feature_pyramid"]
+__all__ = ["LEVELS", "NORMS", "coarser_level", "feature_pyramid", "semantic_head"]

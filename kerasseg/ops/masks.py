@@ -22,7 +22,7 @@ only by float rounding, i.e. at most at pixels whose value is within ~1e-6 of th
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["paste_masks", "paste_masks_tf", "box_pixel_range"]
+__all__ = ["paste_masks", "paste_masks_tf", "box_pixel_range", "tight_boxes"]
 
 
 def _check(masks, boxes):
@@ -127,3 +127,21 @@ def paste_masks_tf(masks, boxes, height, width, threshold=0.5):
     wx = _weights_tf(width, boxes[:, 1], boxes[:, 3], cells_x)  # (D, W, mw)
     values = tf.matmul(tf.matmul(wy, masks), wx, transpose_b=True)  # (D, H, W)
     return values >= threshold
+
+
+def tight_boxes(masks):
+    """float32 [M,4] (y1, x1, y2, x2) tight boxes of masks [M,H,W] (y2, x2 one past the last
+    row / column), and bool [M]: the mask is non-empty (its box is 0 when empty)."""
+    rows = tf.cast(tf.reduce_any(masks > 0, axis=2), tf.int32)  # [M, H]
+    cols = tf.cast(tf.reduce_any(masks > 0, axis=1), tf.int32)  # [M, W]
+    present = tf.reduce_any(rows > 0, axis=1)
+
+    def span(hits):
+        first = tf.argmax(hits, axis=1, output_type=tf.int32)
+        last = tf.shape(hits)[1] - tf.argmax(tf.reverse(hits, [1]), axis=1, output_type=tf.int32)
+        return first, last
+
+    y1, y2 = span(rows)
+    x1, x2 = span(cols)
+    boxes = tf.cast(tf.stack([y1, x1, y2, x2], axis=1), tf.float32)
+    return tf.where(present[:, None], boxes, 0.0), present

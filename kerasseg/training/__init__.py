@@ -67,6 +67,13 @@ from kerasseg.training.optimizers import (
     default_learning_rate,
     make_optimizer,
 )
+from kerasseg.training.panoptic_runs import (
+    PanopticScores,
+    evaluate_panoptic,
+    format_pq,
+    panoptic_quality,
+    write_pq_json,
+)
 from kerasseg.training.recipe import train
 from kerasseg.training.runfiles import (
     RUN_FILES,
@@ -130,6 +137,11 @@ __all__ = [
     "default_verbose",
     "evaluate",
     "evaluate_instances",
+    "evaluate_panoptic",
+    "format_pq",
+    "panoptic_quality",
+    "PanopticScores",
+    "write_pq_json",
     "fit",
     "format_coco",
     "get_strategy",

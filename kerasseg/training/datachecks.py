@@ -33,7 +33,7 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".
 HEADER_SECONDS = 20.0  # at most this long reading headers (a file's first bytes) ...
 DECODE_SECONDS = 3.0  # ... and this long decoding a sample of the samples in full
 # datasets.info options that change what a set describes; folder's also change its class set.
-INFO_OPTIONS = ("variant", "num_classes", "class_names")
+INFO_OPTIONS = ("variant", "num_classes", "class_names", "task")
 FOLDER_INFO_OPTIONS = ("ignore_index", "binary", "mask_suffix", "val_fraction")
 
 
@@ -49,6 +49,8 @@ def dataset_meta(name, data_dir=None, options=None):
         # Its options that change the class set, so that `info` and `load` agree.
         info_options.update({k: v for k, v in options.items() if k in FOLDER_INFO_OPTIONS})
         info_options["data_dir"] = data_dir
+    elif name == "coco_panoptic":
+        info_options["data_dir"] = data_dir  # the classes are the JSON's
     try:
         return datasets.info(name, **info_options)
     except TypeError:

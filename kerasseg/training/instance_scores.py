@@ -99,17 +99,19 @@ def _a(word):
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
-def instance_run(config):
-    """Whether ``train``'s arguments ask for an instance run: the model's or the dataset's
-    task is "instance" (and then both must be; a mismatch is a ValueError)."""
+def run_kind(config):
+    """The task of the run ``train``'s arguments ask for: "semantic", or the model's task
+    "instance" or "panoptic" (model and dataset must then agree; a mismatch is a ValueError)."""
     meta = dataset_meta(config.dataset, config.data_dir, config.dataset_options)
     task = model_task(config.model)
     if task == "semantic" and dataset_task(meta) not in ("instance", "panoptic"):
-        return False
-    check_task_match(task, f"model {config.model!r}", config.dataset, meta)
-    if task != "instance":
-        raise ValueError(f"train does not support {task} models yet (model {config.model!r}).")
-    return True
+        return "semantic"
+    return check_task_match(task, f"model {config.model!r}", config.dataset, meta)
+
+
+def instance_run(config):
+    """Whether ``train``'s arguments ask for an instance run (see ``run_kind``)."""
+    return run_kind(config) == "instance"
 
 
 # --------------------------------------------------------------------------- scores

@@ -44,7 +44,7 @@ INSTANCE_CLIPNORM = 10.0  # early detection losses spike; clipping keeps a from-
 # --------------------------------------------------------------------------- the recipe
 
 
-def _reject_semantic_options(config):
+def _reject_semantic_options(config, task):
     unsupported = {
         "loss": config.loss is not None,
         "binary": config.binary is True,
@@ -54,17 +54,17 @@ def _reject_semantic_options(config):
     named = [name for name, used in unsupported.items() if used]
     if named:
         raise ValueError(
-            f"{', '.join(named)}: not supported for instance models ({config.model!r}), "
+            f"{', '.join(named)}: not supported for {task} models ({config.model!r}), "
             "which carry their own losses and train on one device."
         )
 
 
-def _resolve(config):
+def resolve(config, task="instance"):
     """Fill in and check ``config``; -> the dataset's description."""
     import kerasseg
     from kerasseg.training.task import model_defaults
 
-    _reject_semantic_options(config)
+    _reject_semantic_options(config, task)
     config.output = os.fspath(config.output)
     config.dataset_options = dict(config.dataset_options or {})
     config.model_options = dict(config.model_options or {})
@@ -90,14 +90,15 @@ def _resolve(config):
     return meta
 
 
-def _load_data(config, meta):
-    """-> (training batches, validation examples or None, steps per epoch, channels)."""
+def load_data(config, meta, check=True):
+    """-> (training batches, validation examples or None, steps per epoch, channels).
+    ``check``: run the instance examples' checks (when ``config.check``)."""
     from kerasseg import data
 
     raw = datasets.load(
         config.dataset, data_dir=config.data_dir, split=config.train_split, **config.dataset_options
     )
-    if config.check:  # a bad example is found in seconds, before the model is built
+    if check and config.check:  # a bad example is found in seconds, before the model is built
         through_pipeline(lambda: data.check_instances(raw, meta.num_classes, limit=16))
     steps = config.steps_per_epoch
     if steps is None:
@@ -130,7 +131,7 @@ def _load_data(config, meta):
     return train_ds, val, int(steps), channels
 
 
-def _build(config, meta, channels):
+def build(config, meta, channels):
     import inspect
 
     import kerasseg
@@ -164,7 +165,7 @@ def _build(config, meta, channels):
     return net
 
 
-def _run_record(config, meta):
+def run_record(config, meta, task="instance"):
     fields = (
         "model",
         "backbone",
@@ -184,7 +185,7 @@ def _run_record(config, meta):
     )
     return {
         **{name: getattr(config, name) for name in fields},
-        "task": "instance",
+        "task": task,
         "data_dir": run_data_dir(config.data_dir),
         "learning_rate": config.learning_rate or default_learning_rate(config.optimizer),
         "clipnorm": INSTANCE_CLIPNORM,
@@ -196,22 +197,16 @@ def _run_record(config, meta):
     }
 
 
-def _say(text):
+def say(text):
     print(text, flush=True)
 
 
-def train_instances(config):
-    """``train`` for an instance model (``config``: ``train``'s arguments by name)."""
-    meta = _resolve(config)
-    keras.utils.set_random_seed(config.seed)
-    train_ds, val, config.steps_per_epoch, channels = _load_data(config, meta)
-    net = _build(config, meta, channels)
-    os.makedirs(config.output, exist_ok=True)
-    write_run_json(os.path.join(config.output, "run.json"), _run_record(config, meta))
-    scores = None
-    if val is not None:
-        report = None if config.verbose == 0 else _say
-        scores = InstanceScores(val, every=int(config.validation_freq or 1), report=report)
+def run_own_loss(config, net, train_ds, scores, task, monitor, final_scores, write_scores):
+    """Fit a model that carries its own losses and score it: the run both instance and
+    panoptic runs make. ``scores``: the epoch-metric callback (None without validation);
+    ``final_scores()``: its last scores, or the model scored now (a resumed run with nothing
+    left to train); ``write_scores(scores, **record)`` writes them into the run folder and
+    returns the file's path."""
     result = fit(
         net,
         train_ds,
@@ -219,22 +214,18 @@ def train_instances(config):
         output=config.output,
         epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        monitor="val_mask_AP" if scores is not None else "loss",
+        monitor=monitor if scores is not None else "loss",
         mode="max" if scores is not None else "min",
         epoch_metrics=[scores] if scores is not None else (),
         tensorboard=config.tensorboard,
         overwrite=config.overwrite,
         verbose=config.verbose,
     )
-    result.task = "instance"
+    result.task = task
     if scores is not None and not result.diverged:
-        stats = scores.stats()
-        if stats is None:  # a resumed run whose epochs were all done: score the model
-            stats = through_pipeline(lambda: coco_evaluate(net, val))
-        result.scores = stats
-        result.scores_path = write_coco_json(
-            os.path.join(config.output, f"coco_{config.val_split}.json"),
-            stats,
+        result.scores = final_scores()
+        result.scores_path = write_scores(
+            result.scores,
             dataset=config.dataset,
             split=config.val_split,
             images=config.val_steps,
@@ -242,3 +233,29 @@ def train_instances(config):
             checkpoint=result.last_path,
         )
     return result
+
+
+def train_instances(config):
+    """``train`` for an instance model (``config``: ``train``'s arguments by name)."""
+    meta = resolve(config)
+    keras.utils.set_random_seed(config.seed)
+    train_ds, val, config.steps_per_epoch, channels = load_data(config, meta)
+    net = build(config, meta, channels)
+    os.makedirs(config.output, exist_ok=True)
+    write_run_json(os.path.join(config.output, "run.json"), run_record(config, meta))
+    scores = None
+    if val is not None:
+        report = None if config.verbose == 0 else say
+        scores = InstanceScores(val, every=int(config.validation_freq or 1), report=report)
+
+    def final_scores():
+        stats = scores.stats()
+        return stats if stats is not None else through_pipeline(lambda: coco_evaluate(net, val))
+
+    def write(stats, **record):
+        path = os.path.join(config.output, f"coco_{config.val_split}.json")
+        return write_coco_json(path, stats, **record)
+
+    return run_own_loss(
+        config, net, train_ds, scores, "instance", "val_mask_AP", final_scores, write
+    )

@@ -11,12 +11,14 @@ All images here are RGB uint8 arrays; ``save_image`` converts to OpenCV's BGR wh
     kerasseg.visualize.with_legend(overlay, labels, names, colours)  # a legend strip below
     kerasseg.visualize.plot_history(history, "curves.png")  # History, dict or CSVLogger file
     kerasseg.visualize.draw_instances(image, detections, class_names)  # instance overlay
+    kerasseg.visualize.panoptic_overlay(image, panoptic, colours, thing_classes)  # panoptic
 
 Plots are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas without pyplot, so they
 work on machines without a display and leave pyplot's global state alone. Modules: ``colour``
 (palette, colorize, overlay), ``images`` (save_image, save_label_png, grid), ``legend`` (column
 titles, class legends and the enlargement of tiny images, drawn with OpenCV), ``plots``,
-``instances`` (draw_instances, instance_colours), ``report`` (the evaluation report page:
+``instances`` (draw_instances, instance_colours), ``panoptic`` (panoptic_overlay,
+colorize_panoptic, instance_shade), ``report`` (the evaluation report page:
 ``evaluation_report(model, dataset, folder)``, ``write_report``).
 """
 
@@ -24,6 +26,12 @@ from kerasseg.visualize.colour import IGNORE_COLOUR, as_mask, as_rgb, colorize, 
 from kerasseg.visualize.images import grid, save_image, save_label_png
 from kerasseg.visualize.instances import draw_instances, instance_colours, instance_pair
 from kerasseg.visualize.legend import enlarge, legend, present_classes, title_row, with_legend
+from kerasseg.visualize.panoptic import (
+    colorize_panoptic,
+    instance_shade,
+    panoptic_boundaries,
+    panoptic_overlay,
+)
 from kerasseg.visualize.plots import (
     normalize_confusion_matrix,
     plot_confusion_matrix,
@@ -57,4 +65,8 @@ __all__ = [
     "draw_instances",
     "instance_colours",
     "instance_pair",
+    "panoptic_overlay",
+    "colorize_panoptic",
+    "instance_shade",
+    "panoptic_boundaries",
 ]

@@ -25,7 +25,7 @@ import tensorflow as tf
 from kerasseg.models.segmenter import describe
 from kerasseg.ops.masks import paste_masks
 
-__all__ = ["detect", "OUTPUT_KEYS", "empty_result"]
+__all__ = ["detect", "OUTPUT_KEYS", "empty_result", "prepare_image", "split_images"]
 
 OUTPUT_KEYS = ("boxes", "scores", "classes", "masks", "num_detections")
 _RUNNERS = weakref.WeakKeyDictionary()
@@ -68,7 +68,7 @@ def _as_image(image, where):
     return array
 
 
-def _split(images):
+def split_images(images):
     """-> (list of (H, W, 3) arrays, "single" | "batch" | "list")."""
     if isinstance(images, (list, tuple)):
         return [_as_image(im, f"images[{i}]") for i, im in enumerate(images)], "list"
@@ -86,7 +86,7 @@ def _positive_int(value, what, allow_none=False):
     return int(value)
 
 
-def _prepare(image, max_size, multiple):
+def prepare_image(image, max_size, multiple):
     """-> (padded float32 (Hp, Wp, 3), (scale_y, scale_x)) for one image."""
     height, width = image.shape[:2]
     image = image.astype(np.float32)
@@ -204,8 +204,8 @@ def detect(
     if multiple is None:
         multiple = describe(model)["input_multiple"] or 1
     multiple = _positive_int(multiple, "multiple")
-    arrays, form = _split(images)
-    prepared = [_prepare(array, max_size, multiple) for array in arrays]
+    arrays, form = split_images(images)
+    prepared = [prepare_image(array, max_size, multiple) for array in arrays]
     by_shape = {}
     for index, (padded, _) in enumerate(prepared):
         by_shape.setdefault(padded.shape, []).append(index)

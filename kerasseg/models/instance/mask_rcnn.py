@@ -31,8 +31,8 @@ from kerasseg.layers import (
 from kerasseg.models import base
 from kerasseg.models.instance import heads
 from kerasseg.models.instance import targets as T
+from kerasseg.models.own_losses import OwnLossSegmenter
 from kerasseg.models.registry import BN_MOMENTUM, register_model
-from kerasseg.models.segmenter import Segmenter
 from kerasseg.necks import coarser_level, feature_pyramid
 from kerasseg.ops.resize import in_xla_context
 
@@ -60,7 +60,7 @@ _DENSE = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="kerasseg")
-class MaskRCNN(Segmenter):
+class MaskRCNN(OwnLossSegmenter):
     """A ``Segmenter`` of task "instance" whose ``train_step`` trains all of Mask R-CNN.
 
     ``fit`` takes ``(images float32 [B, H, W, 3], {"boxes" [B, M, 4], "classes" [B, M] (-1
@@ -68,51 +68,49 @@ class MaskRCNN(Segmenter):
     reports the five losses and their sum.
     """
 
-    def __init__(self, inputs, outputs, name=None, *, training_config=None, seed=None, **kw):
+    LOSS_NAMES = LOSSES
+
+    def __init__(self, inputs, outputs, name=None, *, training_config=None, **kw):
         super().__init__(inputs, outputs, name=name, **kw)
         self.training_config = dict(TRAINING, **(training_config or {}))
-        self.seed = seed
-        self._seeds = keras.random.SeedGenerator(seed, name="sampling_seed")
-        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss",) + LOSSES}
-
-    def compile(self, optimizer="rmsprop", **kwargs):
-        """``compile(optimizer=...)``: the losses are the model's own (no ``loss``)."""
-        super().compile(optimizer=optimizer, **kwargs)
-        # Its slot variables now, not inside the first traced step: creating them there makes
-        # Keras trace the (large) training step twice.
-        self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        # Keras skips this for a model whose compile() is overridden; this one's takes the same
-        # arguments, so a loaded .keras file comes back compiled, its optimizer state restored.
-        self.compile(**keras.saving.deserialize_keras_object(config))
 
     @property
-    def metrics(self):
-        return list(self._trackers.values())
+    def detection_classes(self):
+        """The classes the box and mask heads tell apart (background not counted)."""
+        return self.num_classes
 
     def get_config(self):
         config = super().get_config()
-        config.update(training_config=dict(self.training_config), seed=self.seed)
+        config.update(training_config=dict(self.training_config))
         return config
+
+    def dense_names(self):
+        """The layers whose outputs training reads from one forward pass."""
+        names = [f"fpn_smooth{s}" for s in STRIDES[:-1]]
+        return names + ["fpn_p6", "rpn_scores", "rpn_deltas"]
 
     def _dense(self):
         dense = _DENSE.get(self)
         if dense is None:
-            names = [f"fpn_smooth{s}" for s in STRIDES[:-1]]
-            names += ["fpn_p6", "rpn_scores", "rpn_deltas"]
-            dense = keras.Model(self.inputs, [self.get_layer(n).output for n in names])
+            outputs = [self.get_layer(n).output for n in self.dense_names()]
+            dense = keras.Model(self.inputs, outputs)
             _DENSE[self] = dense
         return dense
+
+    def task_losses(self, images, targets, training=True):
+        return self.detection_losses(images, targets, training)
 
     # No autograph: the loops here run over Python lists (levels), never over tensors, and
     # converting this code and all it calls made tracing a training step 3x slower.
     @tf.autograph.experimental.do_not_convert
-    def detection_losses(self, images, targets, training=True):
-        """The five losses (scalars) on one batch."""
+    def detection_losses(self, images, targets, training=True, dense_outputs=None):
+        """The five losses (scalars) on one batch (``dense_outputs``: the outputs of the
+        ``dense_names`` layers when the caller already ran them)."""
         cfg = self.training_config
         proposal_layer = self.get_layer("proposals")
-        *level_maps, scores, deltas = self._dense()(images, training=training)
+        if dense_outputs is None:
+            dense_outputs = self._dense()(images, training=training)
+        *level_maps, scores, deltas = dense_outputs[: len(STRIDES) + 2]
         level_maps = [tf.cast(m, tf.float32) for m in level_maps]
         scores, deltas = tf.cast(scores, tf.float32), tf.cast(deltas, tf.float32)
         gt_boxes = tf.cast(targets["boxes"], tf.float32)
@@ -120,9 +118,9 @@ class MaskRCNN(Segmenter):
         gt_valid = gt_classes >= 0
         tf.debugging.assert_less(
             gt_classes,
-            self.num_classes,
-            message=f"mask_rcnn: a ground-truth class is >= num_classes ({self.num_classes}); "
-            "classes must be 0..num_classes-1 (-1 pads)",
+            self.detection_classes,
+            message=f"mask_rcnn: a ground-truth class is >= num_classes "
+            f"({self.detection_classes}); classes must be 0..num_classes-1 (-1 pads)",
         )
         seed = tf.cast(self._seeds.next(), tf.int32)
 
@@ -151,7 +149,7 @@ class MaskRCNN(Segmenter):
             tf.cast(logits, tf.float32),
             tf.cast(box_deltas, tf.float32),
             gt_boxes,
-            self.num_classes,
+            self.detection_classes,
         )
         num_positive = int(cfg["roi_samples"] * cfg["roi_positive_fraction"])
         positives = T.positive_rois(rois, num_positive, dynamic=not in_xla_context())
@@ -160,34 +158,6 @@ class MaskRCNN(Segmenter):
         mask = T.mask_loss(tf.cast(mask_logits, tf.float32), positives, targets["masks"])
         return dict(zip(LOSSES, (rpn_cls, rpn_box, cls_loss, box_loss, mask)))
 
-    def _record(self, losses):
-        total = tf.add_n(list(losses.values()))
-        self._trackers["loss"].update_state(total)
-        for key, value in losses.items():
-            self._trackers[key].update_state(value)
-        return total
-
-    def train_step(self, data):
-        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            losses = self.detection_losses(images, targets, training=True)
-            total = tf.add_n(list(losses.values()))
-            if self.losses:
-                total += tf.add_n(self.losses)
-            # Gradients are summed over replicas: average them, as Keras' own losses do.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(total / replicas)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply(grads, variables)
-        self._record(losses)
-        return {m.name: m.result() for m in self.metrics}
-
-    def test_step(self, data):
-        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self._record(self.detection_losses(images, targets, training=False))
-        return {m.name: m.result() for m in self.metrics}
-
 
 def _freeze_batch_norms(model):
     for layer in model.layers:
@@ -195,6 +165,82 @@ def _freeze_batch_norms(model):
             layer.trainable = False
         elif isinstance(layer, keras.Model):
             _freeze_batch_norms(layer)
+
+
+def check_options(arch, anchor_sizes, training_config):
+    if len(anchor_sizes) != len(STRIDES):
+        raise ValueError(
+            f"{arch}: anchor_sizes needs {len(STRIDES)} sizes (P2-P6); got {list(anchor_sizes)}."
+        )
+    unknown = sorted(set(training_config or {}) - set(TRAINING))
+    if unknown:
+        raise ValueError(
+            f"{arch}: unknown training_config keys {unknown}; valid: {', '.join(TRAINING)}."
+        )
+
+
+def detection_pyramid(
+    arch, inputs, backbone, input_shape, weights, freeze_backbone, frozen_bn, fpn_filters
+):
+    """The encoder and its FPN: (encoder, {stride: P2..P5 map})."""
+    encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
+    if frozen_bn is None:
+        frozen_bn = weights is not None
+    if frozen_bn:
+        _freeze_batch_norms(encoder)
+    feats = base.features_by_stride(encoder, inputs)
+    return encoder, feature_pyramid(feats, fpn_filters)
+
+
+def detection_graph(
+    inputs,
+    pyramid,
+    num_classes,
+    *,
+    fpn_filters,
+    box_head_units,
+    mask_head_filters,
+    anchor_sizes,
+    aspect_ratios,
+    rpn_pre_nms_test,
+    rpn_post_nms_test,
+    score_threshold,
+    nms_iou,
+    max_detections,
+):
+    """RPN, proposals, box head, detections and mask head on the pyramid: the instance
+    outputs (boxes, scores, classes, masks, num_detections)."""
+    level_maps = [pyramid[s] for s in STRIDES[:-1]] + [coarser_level(pyramid[32])]
+    rpn = heads.rpn_head(fpn_filters, len(aspect_ratios))
+    scores, deltas = [], []
+    for stride, level_map in zip(STRIDES, level_maps):
+        s, d = rpn(level_map)
+        scores.append(layers.Reshape((-1,), name=f"rpn_scores{stride}")(s))
+        deltas.append(layers.Reshape((-1, 4), name=f"rpn_deltas{stride}")(d))
+    scores = layers.Concatenate(axis=1, name="rpn_scores")(scores)
+    deltas = layers.Concatenate(axis=1, name="rpn_deltas")(deltas)
+    proposals = Proposals(
+        STRIDES, anchor_sizes, aspect_ratios, rpn_pre_nms_test, rpn_post_nms_test, name="proposals"
+    )(inputs, scores, deltas, *level_maps)
+
+    roi_maps, roi_strides = level_maps[:-1], STRIDES[:-1]
+    box_in = MultiLevelRoiAlign(7, roi_strides, name="box_roi_align")(proposals, *roi_maps)
+    logits, box_deltas = heads.box_head(fpn_filters, 7, box_head_units, num_classes)(box_in)
+    detections = Detections(score_threshold, nms_iou, max_detections, name="detections")(
+        inputs, proposals, logits, box_deltas
+    )
+    mask_in = MultiLevelRoiAlign(14, roi_strides, name="mask_roi_align")(
+        detections["boxes"], *roi_maps
+    )
+    mask_logits = heads.mask_head(fpn_filters, 14, mask_head_filters, num_classes)(mask_in)
+    masks = MaskSelect(name="masks", dtype="float32")(mask_logits, detections["classes"])
+    return {
+        "boxes": detections["boxes"],
+        "scores": detections["scores"],
+        "classes": detections["classes"],
+        "masks": masks,
+        "num_detections": detections["num_detections"],
+    }
 
 
 @register_model("mask_rcnn", task="instance")
@@ -248,55 +294,26 @@ def mask_rcnn(
     """
     arch = "mask_rcnn"
     input_shape = base.check_args(arch, num_classes, None, input_shape, 32)
-    if len(anchor_sizes) != len(STRIDES):
-        raise ValueError(
-            f"{arch}: anchor_sizes needs {len(STRIDES)} sizes (P2-P6); got {list(anchor_sizes)}."
-        )
-    unknown = sorted(set(training_config or {}) - set(TRAINING))
-    if unknown:
-        raise ValueError(
-            f"{arch}: unknown training_config keys {unknown}; valid: {', '.join(TRAINING)}."
-        )
+    check_options(arch, anchor_sizes, training_config)
     inputs = base.model_input(input_shape)
-    encoder = base.encoder(arch, backbone, input_shape, weights, freeze_backbone)
-    if frozen_bn is None:
-        frozen_bn = weights is not None
-    if frozen_bn:
-        _freeze_batch_norms(encoder)
-    feats = base.features_by_stride(encoder, inputs)
-    pyramid = feature_pyramid(feats, fpn_filters)
-    level_maps = [pyramid[s] for s in STRIDES[:-1]] + [coarser_level(pyramid[32])]
-
-    rpn = heads.rpn_head(fpn_filters, len(aspect_ratios))
-    scores, deltas = [], []
-    for stride, level_map in zip(STRIDES, level_maps):
-        s, d = rpn(level_map)
-        scores.append(layers.Reshape((-1,), name=f"rpn_scores{stride}")(s))
-        deltas.append(layers.Reshape((-1, 4), name=f"rpn_deltas{stride}")(d))
-    scores = layers.Concatenate(axis=1, name="rpn_scores")(scores)
-    deltas = layers.Concatenate(axis=1, name="rpn_deltas")(deltas)
-    proposals = Proposals(
-        STRIDES, anchor_sizes, aspect_ratios, rpn_pre_nms_test, rpn_post_nms_test, name="proposals"
-    )(inputs, scores, deltas, *level_maps)
-
-    roi_maps, roi_strides = level_maps[:-1], STRIDES[:-1]
-    box_in = MultiLevelRoiAlign(7, roi_strides, name="box_roi_align")(proposals, *roi_maps)
-    logits, box_deltas = heads.box_head(fpn_filters, 7, box_head_units, num_classes)(box_in)
-    detections = Detections(score_threshold, nms_iou, max_detections, name="detections")(
-        inputs, proposals, logits, box_deltas
+    encoder, pyramid = detection_pyramid(
+        arch, inputs, backbone, input_shape, weights, freeze_backbone, frozen_bn, fpn_filters
     )
-    mask_in = MultiLevelRoiAlign(14, roi_strides, name="mask_roi_align")(
-        detections["boxes"], *roi_maps
+    outputs = detection_graph(
+        inputs,
+        pyramid,
+        num_classes,
+        fpn_filters=fpn_filters,
+        box_head_units=box_head_units,
+        mask_head_filters=mask_head_filters,
+        anchor_sizes=anchor_sizes,
+        aspect_ratios=aspect_ratios,
+        rpn_pre_nms_test=rpn_pre_nms_test,
+        rpn_post_nms_test=rpn_post_nms_test,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        max_detections=max_detections,
     )
-    mask_logits = heads.mask_head(fpn_filters, 14, mask_head_filters, num_classes)(mask_in)
-    masks = MaskSelect(name="masks", dtype="float32")(mask_logits, detections["classes"])
-    outputs = {
-        "boxes": detections["boxes"],
-        "scores": detections["scores"],
-        "classes": detections["classes"],
-        "masks": masks,
-        "num_detections": detections["num_detections"],
-    }
     model = MaskRCNN(
         inputs,
         outputs,

@@ -10,44 +10,9 @@ input's size. Inputs: sides a multiple of 32.
 
 from keras import layers
 
-from kerasseg.layers import conv_bn_act, upsample_like
 from kerasseg.models import base
 from kerasseg.models.registry import BN_MOMENTUM, register_model
-from kerasseg.necks import LEVELS, feature_pyramid
-
-NORMS = ("group", "batch")
-
-
-def _conv_norm_relu(x, filters, norm, groups, name):
-    if norm == "batch":
-        return conv_bn_act(x, filters, 3, name=name)
-    x = layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        name=f"{name}_conv",
-    )(x)
-    x = layers.GroupNormalization(groups, name=f"{name}_gn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def semantic_head(pyramid, filters, norm, groups, name="seg"):
-    """Each level upsampled stage by stage to stride 4, then summed (stride-4 map)."""
-    branches = []
-    for stride in LEVELS:
-        x = pyramid[stride]
-        level = stride
-        stages = max(LEVELS.index(stride), 1)
-        for k in range(stages):
-            x = _conv_norm_relu(x, filters, norm, groups, f"{name}{stride}_stage{k + 1}")
-            if level > LEVELS[0]:
-                level //= 2
-                # The pyramid map of the finer level has exactly the 2x size.
-                x = upsample_like(x, pyramid[level], "bilinear", name=f"{name}{stride}_up{k + 1}")
-        branches.append(x)
-    return layers.Add(name=f"{name}_sum")(branches)
+from kerasseg.necks import NORMS, feature_pyramid, semantic_head
 
 
 @register_model("fpn")
