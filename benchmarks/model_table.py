@@ -37,7 +37,8 @@ def main(argv=None):
     ]
     for name in args.models:
         model = kerasseg.build(name, args.classes, weights=None)
-        backbone = default_backbone(name) or "(own encoder)"
+        # The model says which backbone it built (SegFormer's default None is the MiT-B0).
+        backbone = model.describe().get("backbone") or default_backbone(name) or "(own encoder)"
         row = (
             f"| {name} | {backbone} | {model.count_params() / 1e6:.2f} M | "
             f"{gflops_per_image(model, args.size):.1f} |"

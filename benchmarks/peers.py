@@ -10,6 +10,8 @@ Each pair puts a kerasseg model beside the nearest model of another library:
                            vs keras-hub DeepLabV3ImageSegmenter
     unet_paper             kerasseg unet(backbone=None)
                            vs keras-unet-collection unet_2d
+    segformer_b0           kerasseg segformer(variant="b0")
+                           vs keras-hub SegFormerImageSegmenter (MiT-B0)
 
 Every measurement (library, model, mode) runs in a fresh Python process so that one model's
 graphs, caches and allocator state never slow down the next; within a round the two libraries
@@ -55,6 +57,8 @@ MODELS = {
     "keras_hub/deeplabv3plus_resnet50": "keras-hub `DeepLabV3ImageSegmenter` (ResNet50, P5/P2)",
     "kerasseg/unet_paper": 'kerasseg `unet(backbone=None, upsampling="nearest", batch_norm=False)`',
     "kuc/unet_2d": "keras-unet-collection `unet_2d(filter_num=[64..1024])`",
+    "kerasseg/segformer_b0": 'kerasseg `segformer(variant="b0")`',
+    "keras_hub/segformer_b0": "keras-hub `SegFormerImageSegmenter` (MiT-B0, 256-wide decoder)",
 }
 
 # name -> (kerasseg model, peer model, import name of the peer)
@@ -66,6 +70,7 @@ PAIRS = {
         "keras_hub",
     ),
     "unet_paper": ("kerasseg/unet_paper", "kuc/unet_2d", "keras_unet_collection"),
+    "segformer_b0": ("kerasseg/segformer_b0", "keras_hub/segformer_b0", "keras_hub"),
 }
 
 MODES = ("inference", "training")
@@ -118,6 +123,7 @@ def build_model(key, classes, size):
                 "unet",
                 {"backbone": None, "filters": 64, "upsampling": "nearest", "batch_norm": False},
             ),
+            "kerasseg/segformer_b0": ("segformer", {"variant": "b0"}),
         }[key]
         return kerasseg.build(options[0], classes, weights=None, input_shape=shape, **options[1])
     if key == "sm/unet_resnet50":
@@ -147,6 +153,26 @@ def build_model(key, classes, size):
         return keras_hub.models.DeepLabV3ImageSegmenter(
             backbone=backbone, num_classes=classes, activation="softmax"
         )
+    if key == "keras_hub/segformer_b0":
+        import keras
+        import keras_hub
+
+        # keras-hub's "segformer_b0_ade20k_512" architecture, built from its config.
+        encoder = keras_hub.models.MiTBackbone(
+            image_shape=shape,
+            num_layers=4,
+            hidden_dims=[32, 64, 160, 256],
+            layerwise_depths=[2, 2, 2, 2],
+            layerwise_num_heads=[1, 2, 5, 8],
+            layerwise_sr_ratios=[8, 4, 2, 1],
+            layerwise_patch_sizes=[7, 3, 3, 3],
+            layerwise_strides=[4, 2, 2, 2],
+            max_drop_path_rate=0.1,
+        )
+        backbone = keras_hub.models.SegFormerBackbone(image_encoder=encoder, projection_filters=256)
+        hub = keras_hub.models.SegFormerImageSegmenter(backbone=backbone, num_classes=classes)
+        # keras-hub's segmenter gives logits: softmax them, as the kerasseg side does.
+        return keras.Model(hub.inputs, keras.layers.Softmax()(hub.outputs[0]))
     if key == "kuc/unet_2d":
         from keras_unet_collection import models
 

@@ -13,9 +13,13 @@ registry (the BACKBONES table of BackboneSpec, the name check), graph (reading f
 configs), preprocessing (ImagePreprocessing, a registered layer), weights (the weights
 argument, offline ImageNet errors, input-channel adaptation), applications (building a spec's
 network and its taps), dilation (output stride 8/16), build (``build_backbone``, the entry that
-validates a name once, and ``load_backbone_file``).
+validates a name once, and ``load_backbone_file``). The encoders written here register
+themselves on import: mit (MiT B0-B5, SegFormer's), alexnet, googlenet, resnet_v1_5.
 """
 
+# Encoders written here; importing them registers mit_b0..mit_b5, alexnet, googlenet and
+# resnet50_v1_5 (keras-hub's ResNet-50 layout, for its DeepLabV3+ preset).
+from kerasseg.backbones import alexnet, googlenet, mit, resnet_v1_5  # noqa: E402, F401, I001
 from kerasseg.backbones.applications import construct, fold_conv_biases, with_same_padding
 from kerasseg.backbones.build import build_backbone, load_backbone_file
 from kerasseg.backbones.dilation import (
@@ -28,6 +32,7 @@ from kerasseg.backbones.dilation import (
     dilate_backbone,
 )
 from kerasseg.backbones.graph import config_output_names, config_parents
+from kerasseg.backbones.mit import set_approximate_gelu  # noqa: E402
 from kerasseg.backbones.preprocessing import ImagePreprocessing
 from kerasseg.backbones.registry import (
     BACKBONES,
@@ -42,6 +47,7 @@ from kerasseg.backbones.weights import (
     adapt_channels,
     check_weights_arg,
     keras_cache_folder,
+    refuse_imagenet,
     transfer_weights,
 )
 
@@ -59,11 +65,13 @@ __all__ = [
     "fold_conv_biases",
     "with_same_padding",
     "ImagePreprocessing",
+    "set_approximate_gelu",
     # weights
     "WeightsUnavailableError",
     "adapt_channels",
     "check_weights_arg",
     "keras_cache_folder",
+    "refuse_imagenet",
     "load_backbone_file",
     "transfer_weights",
     # dilation

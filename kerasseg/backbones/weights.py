@@ -38,6 +38,19 @@ def check_weights_arg(weights):
         raise FileNotFoundError(f"Weights file not found: {os.fspath(weights)!r}.")
 
 
+NO_IMAGENET = (
+    "{name}: there are no published ImageNet weights for this encoder in Keras "
+    "(keras.applications has no {what}). Use weights=None (random initialisation), a path to "
+    "a weights file{extra}."
+)
+
+
+def refuse_imagenet(name, what, extra=""):
+    """Raise the ValueError for ``weights="imagenet"`` of an encoder written here (no Keras
+    ImageNet weights exist for it); ``what`` names the network, ``extra`` adds a way out."""
+    raise ValueError(NO_IMAGENET.format(name=name, what=what, extra=extra))
+
+
 def keras_cache_folder():
     """Where ``keras.utils.get_file`` keeps downloaded weights (``cache_subdir="models"``)."""
     try:

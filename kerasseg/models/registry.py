@@ -80,7 +80,9 @@ def register_model(name, task="semantic"):
                 class_names=options["class_names"],
                 palette=options["palette"],
                 input_multiple=model.input_multiple,
-                backbone=options["backbone"],
+                # A builder whose backbone argument defaults to None and resolves it (SegFormer:
+                # the MiT of its variant) says which one it built.
+                backbone=getattr(model, "resolved_backbone", None) or options["backbone"],
                 builder=name,
                 builder_args={k: v for k, v in options.items() if k != "num_classes"},
             )

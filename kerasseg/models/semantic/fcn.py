@@ -14,8 +14,14 @@ and all three variants are built directly rather than trained in stages. The sco
 the skips start at zero, as the paper's staged training had them, so FCN-16s/8s begin as
 FCN-32s.
 
+AlexNet (``backbone="alexnet"``, Table 1's FCN-AlexNet): fc6 is a 6x6 convolution over pool5
+(AlexNet's fc6 sees a 6x6 grid) and fc7 a 1x1, 4096 each, as on VGG; its stride-8 and 16 maps
+(conv2, conv5) play pool3 and pool4. FCN-32s sizes (21 classes, upsampling fixed as the paper's
+Table 1 counts): FCN-AlexNet 57.1 M, FCN-VGG16 134.3 M, FCN-GoogLeNet 6.0 M parameters.
+
 Other backbones: their stride-8, 16 and 32 feature maps play pool3, pool4 and fc7 (there is no
-fc6/fc7 to convert); every registry backbone with those three maps is accepted.
+fc6/fc7 to convert); every registry backbone with those three maps is accepted (GoogLeNet:
+scores on inception 5b, as the paper's FCN-GoogLeNet).
 
 Input height and width must be multiples of 32.
 """
@@ -32,6 +38,8 @@ from kerasseg.models.registry import BN_MOMENTUM, register_model
 MULTIPLE = 32
 VGG_BACKBONES = ("vgg16", "vgg19")
 FC6_KERNEL = 7  # VGG's fc1 sees pool5 as a 7x7 grid (224 / 32)
+# Backbones whose classifier's fully connected layers FCN keeps as convolutions: fc6's kernel.
+FC6_KERNELS = {"vgg16": FC6_KERNEL, "vgg19": FC6_KERNEL, "alexnet": 6}
 FC_FILTERS = 4096
 _VGG_CONSTRUCTORS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
 
@@ -82,8 +90,8 @@ def _fuse(coarse, skip, num_classes, trainable, name):
     return layers.Add(name=f"fuse_{name}")([up, score])
 
 
-def _fc_layers(x, filters, dropout):
-    x = layers.Conv2D(filters, FC6_KERNEL, padding="same", activation="relu", name="fc6")(x)
+def _fc_layers(x, filters, dropout, kernel=FC6_KERNEL):
+    x = layers.Conv2D(filters, kernel, padding="same", activation="relu", name="fc6")(x)
     x = layers.Dropout(dropout, name="drop6")(x)
     x = layers.Conv2D(filters, 1, activation="relu", name="fc7")(x)
     return layers.Dropout(dropout, name="drop7")(x)
@@ -148,6 +156,8 @@ def _build_fcn(
     else:
         feats = base.features_by_stride(encoder, inputs)
         pool3, pool4, x = feats[8], feats[16], feats[32]
+        if backbone in FC6_KERNELS:  # AlexNet
+            x = _fc_layers(x, fc_filters, dropout, FC6_KERNELS[backbone])
     x = _score(x, num_classes, "score_fr")
     if variant == 32:
         x = _upsample(x, 32, num_classes, learn_upsampling, "upscore32")
@@ -257,8 +267,8 @@ def fcn8s(
     weights: "imagenet" (on VGG: convolutions and fc6/fc7 from the include-top ImageNet
         classifier), None, or a path to a weights file of the model or of its backbone.
     fc_filters, dropout: width of fc6/fc7 (4096, the paper's) and the dropout after each
-        (VGG only). Only at 4096 do fc6/fc7 get ImageNet weights; at other widths they start
-        random and the convolutions still load ImageNet's.
+        (VGG and AlexNet only). Only at 4096 do VGG's fc6/fc7 get ImageNet weights; at other
+        widths they start random and the convolutions still load ImageNet's.
     learn_upsampling: False fixes the bilinear transposed convolutions.
     freeze_backbone freezes the convolutional encoder; fc6/fc7 stay trainable.
     """
