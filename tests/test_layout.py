@@ -17,6 +17,7 @@ ORDER = [
     "models",
     "losses",
     "metrics",
+    "weak",
     "datasets",
     "data",
     "training",

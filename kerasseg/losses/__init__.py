@@ -36,8 +36,9 @@ replicas; when replicas see different numbers of ignored pixels this is not exac
 Label-range checks use graph asserts, which XLA (``jit_compile=True``) skips.
 
 Modules: base (``SegmentationLoss``, ``CombinedLoss``), pixel (the cross-entropy family), region
-(Dice, Jaccard, Tversky), lovasz, registry (``get``: losses by short name). Importing this
-package registers every loss with Keras.
+(Dice, Jaccard, Tversky), lovasz, registry (``get``: losses by short name), weak
+(``PartialCrossEntropy``, ``GatedCRFLoss``: weak supervision, targets that carry the
+image). Importing this package registers every loss with Keras.
 """
 
 from kerasseg.losses.base import CombinedLoss, SegmentationLoss
@@ -45,6 +46,7 @@ from kerasseg.losses.lovasz import LovaszSoftmaxLoss
 from kerasseg.losses.pixel import BinaryCrossEntropy, CrossEntropy, FocalLoss, OhemCrossEntropy
 from kerasseg.losses.region import DiceLoss, JaccardLoss, TverskyLoss
 from kerasseg.losses.registry import LOSSES, get
+from kerasseg.losses.weak import GatedCRFLoss, PartialCrossEntropy
 
 __all__ = [
     "SegmentationLoss",
@@ -57,6 +59,8 @@ __all__ = [
     "TverskyLoss",
     "LovaszSoftmaxLoss",
     "CombinedLoss",
+    "PartialCrossEntropy",
+    "GatedCRFLoss",
     "LOSSES",
     "get",
 ]

@@ -5,6 +5,7 @@ import keras
 from kerasseg.losses.lovasz import LovaszSoftmaxLoss
 from kerasseg.losses.pixel import BinaryCrossEntropy, CrossEntropy, FocalLoss, OhemCrossEntropy
 from kerasseg.losses.region import DiceLoss, JaccardLoss, TverskyLoss
+from kerasseg.losses.weak import GatedCRFLoss, PartialCrossEntropy
 
 __all__ = ["LOSSES", "get"]
 
@@ -21,6 +22,8 @@ LOSSES = {
     "jaccard": JaccardLoss,
     "tversky": TverskyLoss,
     "lovasz": LovaszSoftmaxLoss,
+    "partial_cross_entropy": PartialCrossEntropy,
+    "gated_crf": GatedCRFLoss,
 }
 
 
@@ -30,6 +33,7 @@ def get(name, **kwargs):
     Names: ``"cross_entropy"`` (also ``"ce"`` and ``"crossentropy"``),
     ``"binary_cross_entropy"`` (also ``"bce"`` and ``"binary_crossentropy"``),
     ``"ohem_cross_entropy"``, ``"focal"``, ``"dice"``, ``"jaccard"``, ``"tversky"``, ``"lovasz"``,
+    ``"partial_cross_entropy"``, ``"gated_crf"`` (weak supervision: its targets carry the image),
     matched case-insensitively with ``-`` read as ``_``; ``kwargs`` go to the loss, e.g.
     ``get("bce", ignore_index=255)``.
     """

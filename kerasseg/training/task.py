@@ -40,6 +40,7 @@ class RunTask:
     palette: list
     binary: bool = False
     from_logits: bool = False
+    packed: bool = False  # targets carry the image (weak supervision's GatedCRFLoss)
 
 
 def _binary_error(dataset, task, loss):
@@ -95,6 +96,13 @@ def _loss_and_scores(task, loss):
         ]
     main = loss if loss is not None else losses.CrossEntropy(ignore_index=task.ignore_index)
     k, ignore = task.num_classes, task.ignore_index
+    if task.packed:
+        from kerasseg import weak
+
+        return main, [
+            weak.PackedMeanIoU(k, ignore_index=ignore),
+            weak.PackedPixelAccuracy(k, ignore_index=ignore),
+        ]
     return main, [
         metrics.MeanIoU(k, ignore_index=ignore),
         metrics.PixelAccuracy(k, ignore_index=ignore),
