@@ -28,12 +28,26 @@ setup(
         "pillow",
         # COCO masks (polygons, RLE) and COCO box/mask AP for instance segmentation.
         "pycocotools",
+        # Superpixels (SLIC, Felzenszwalb) and skeletons for weak supervision.
+        "scikit-image",
     ],
     extras_require={
         "onnx": ["tf2onnx", "onnxruntime"],
         "tensorboard": ["tensorboard"],
-        # tensorboard: the test suite checks the logs that train writes with it.
-        "dev": ["pytest", "pytest-xdist", "ruff", "scipy", "scikit-learn", "tensorboard"],
+        # keras-hub: its SegFormer presets, converted by kerasseg.from_keras_hub (never imported
+        # by `import kerasseg`; it pulls tensorflow-text, ~200 MB, so it stays optional).
+        "keras-hub": ["keras-hub>=0.32"],
+        # tensorboard: the test suite checks the logs that train writes with it; keras-hub: the
+        # tests of the conversion.
+        "dev": [
+            "pytest",
+            "pytest-xdist",
+            "ruff",
+            "scipy",
+            "scikit-learn",
+            "tensorboard",
+            "keras-hub>=0.32",
+        ],
     },
     entry_points={"console_scripts": ["kerasseg=kerasseg_cli:main"]},
     classifiers=[

@@ -36,6 +36,7 @@ __all__ = [
     "necks",
     "ops",
     "training",
+    "weak",
     "visualize",
     # models
     "MODELS",
@@ -55,11 +56,17 @@ __all__ = [
     "fpn",
     "linknet",
     "mask_rcnn",
+    "panoptic_deeplab",
+    "panoptic_fpn",
     "pspnet",
     "refinenet",
+    "segformer",
     "segnet",
     "unet",
     "unetpp",
+    "upernet",
+    # pretrained weights from keras-hub (needs the keras-hub extra)
+    "from_keras_hub",
 ]
 _ON_USE = ("inference", "export", "visualize", "train")
 
@@ -94,10 +101,12 @@ if not _LAZY:
         necks,
         ops,
         training,
+        weak,
     )
     from kerasseg.backbones import list_backbones  # noqa: E402
     from kerasseg.models import MODELS, Segmenter, build, list_models  # noqa: E402
     from kerasseg.models.instance import mask_rcnn  # noqa: E402
+    from kerasseg.models.panoptic import panoptic_deeplab, panoptic_fpn  # noqa: E402
     from kerasseg.models.semantic.attention_unet import attention_unet  # noqa: E402
     from kerasseg.models.semantic.deeplab import deeplabv3, deeplabv3plus  # noqa: E402
     from kerasseg.models.semantic.fc_densenet import (  # noqa: E402
@@ -110,9 +119,12 @@ if not _LAZY:
     from kerasseg.models.semantic.linknet import linknet  # noqa: E402
     from kerasseg.models.semantic.pspnet import pspnet  # noqa: E402
     from kerasseg.models.semantic.refinenet import refinenet  # noqa: E402
+    from kerasseg.models.semantic.segformer import segformer  # noqa: E402
     from kerasseg.models.semantic.segnet import segnet  # noqa: E402
     from kerasseg.models.semantic.unet import unet  # noqa: E402
     from kerasseg.models.semantic.unetpp import unetpp  # noqa: E402
+    from kerasseg.models.semantic.upernet import upernet  # noqa: E402
+    from kerasseg.training.pretrained import from_keras_hub  # noqa: E402
 
 
 _PARTS = frozenset(__all__[__all__.index("backbones") : __all__.index("visualize") + 1])

@@ -1,4 +1,4 @@
-"""Fit every registered architecture two steps at 64 px and print one line per model.
+"""Fit every registered architecture two steps at 32 px and print one line per model.
 
 Run by tests/test_onednn.py in a subprocess with TF_ENABLE_ONEDNN_OPTS=0, where TensorFlow's
 generic CPU kernels (no oneDNN) run: a layer whose gradient exists only under oneDNN fails
@@ -30,11 +30,13 @@ OPTIONS = {
     "fc_densenet56": dict(),
     "fc_densenet67": dict(),
     "fc_densenet103": dict(),
+    "segformer": dict(variant="b0", decoder_filters=32),  # MiT-B0: attention, Mix-FFN
+    "upernet": dict(backbone="alexnet", filters=32, aux_head=True, aux_filters=16),
 }
 LIGHT = dict(backbone="mobilenetv2")
 
 
-SIZE = 64
+SIZE = 32
 STEPS = 2
 
 

@@ -7,6 +7,8 @@
     kerasseg predict  --checkpoint runs/x photo.jpg photos/ 'more/*.jpg' --output preds/
     kerasseg export   --checkpoint runs/x --format savedmodel|tflite|onnx --output exported/
     kerasseg demo     [--output ./kerasseg_demo] [--task semantic|instance]
+    kerasseg pseudo-labels --dataset shapes --supervision scribbles|points|boxes|image \\
+                      --output pseudo/
 
 ``--checkpoint`` takes a .keras file or a run folder (its best.keras, else last.keras);
 ``evaluate`` defaults to the dataset and data folder the run trained on (its run.json).
@@ -41,7 +43,7 @@ import argparse
 import os
 import sys
 
-from kerasseg.cli import datasets, demo, evaluate, export, models, predict, train
+from kerasseg.cli import datasets, demo, evaluate, export, models, predict, pseudo_labels, train
 from kerasseg.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -82,6 +84,7 @@ COMMANDS = {
     "predict": predict,
     "export": export,
     "demo": demo,
+    "pseudo-labels": pseudo_labels,
 }
 # Commands that run without TensorFlow.
 LIGHT_COMMANDS = ("models",)

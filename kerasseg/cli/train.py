@@ -73,6 +73,7 @@ def add_arguments(p):
     )
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a weights file")
     _optimization_arguments(p)
+    _weak_arguments(p)
     p.add_argument(
         "--model-option",
         action="append",
@@ -149,6 +150,50 @@ def _optimization_arguments(p):
         help="tf.distribute strategy",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, crops and shuffling")
+
+
+SUPERVISION_HELP = (
+    "what the training split's labels are: full masks, or weak labels simulated from them "
+    "with --seed (scribbles: skeleton strokes, points: one per object, boxes: GrabCut "
+    "pseudo-masks, image: image-level tags -> CAM pseudo-masks); weak runs train with "
+    "partial cross-entropy + --crf-weight x GatedCRFLoss unless --loss is given, and validate "
+    "on the full masks"
+)
+
+
+def _weak_arguments(p):
+    p.add_argument(
+        "--supervision",
+        default="full",
+        choices=("full", "scribbles", "points", "boxes", "image"),
+        help=SUPERVISION_HELP,
+    )
+    p.add_argument(
+        "--crf-weight",
+        type=float,
+        default=0.1,
+        help="weak runs: weight of the Gated CRF loss next to partial cross-entropy (0: none)",
+    )
+    p.add_argument(
+        "--superpixels",
+        default="none",
+        choices=("none", "slic", "felzenszwalb"),
+        help="scribbles/points/boxes: spread the (pseudo-)labels over superpixels first "
+        "(ScribbleSup)",
+    )
+    p.add_argument(
+        "--given-labels",
+        action="store_true",
+        help="with --supervision: the dataset's masks already are the weak labels (a `folder` "
+        "set of sparse scribble/point PNGs, 255 = unlabelled, or `kerasseg pseudo-labels` "
+        "output): train on them as they are instead of simulating",
+    )
+    p.add_argument(
+        "--cam-steps",
+        type=int,
+        help="--supervision image: training steps of the CAM classifier (default: the run's "
+        "epochs x steps per epoch)",
+    )
 
 
 def parse_loss(spec, dataset, data_dir, dataset_options=None):
@@ -232,6 +277,11 @@ def _train(args, backbone, weights, loss):
         check=not args.no_file_check,
         binary=True if args.binary else "auto",
         memory_check=not args.no_memory_check,
+        supervision=args.supervision,
+        superpixels=none_or(args.superpixels),
+        crf_weight=args.crf_weight,
+        cam_steps=args.cam_steps,
+        given_labels=args.given_labels,
     )
 
 
@@ -239,6 +289,8 @@ def _report(result):
     say(f"trained {result.epochs - result.initial_epoch} epoch(s) in {result.seconds:.0f} s")
     if result.task == "instance":
         _report_instances(result)
+    elif result.task == "panoptic":
+        _report_panoptic(result)
     elif result.best_value is not None and result.monitor == "loss":
         say(
             f"no validation split: best.keras is the epoch of lowest training loss "
@@ -250,12 +302,39 @@ def _report(result):
             f"{result.best_path}"
         )
     say(f"last checkpoint: {result.last_path}")
+    _report_weak(result.output)
     curves = os.path.join(result.output, "curves.png")
     say(
         f"history: {os.path.join(result.output, 'history.csv')}"
         + (f", curves: {curves}" if os.path.exists(curves) else "")
         + (f", TensorBoard: {result.logs_dir}" if result.logs_dir else "")
     )
+
+
+def _report_weak(output):
+    import json
+
+    path = os.path.join(output, "weak.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            figures = json.load(f)
+        say(
+            f"image-level labels: CAM mIoU {figures['cam_miou']:.4f}, pseudo-mask mIoU "
+            f"{figures['pseudo_mask_miou']:.4f} on the training split ({path})"
+        )
+
+
+def _report_panoptic(result):
+    from kerasseg.training import format_pq
+
+    if result.scores is not None:
+        say(format_pq(result.scores))
+        say(f"panoptic quality of the last epoch: {result.scores_path}")
+    if result.scores is not None and result.best_value is not None:
+        say(
+            f"best validation PQ {result.best_value:.4f} (epoch {result.best_epoch}): "
+            f"{result.best_path}"
+        )
 
 
 def _report_instances(result):

@@ -3,10 +3,12 @@
 conv: conv-bn-act and the fast-kernel layers (FusedBatchNormalization, DilatedConv2D);
 upsampling: ResizeLike, UpsampleConv2D; pooling: ASPP, pyramid pooling; unpooling: SegNet's
 argmax unpooling, FCN's bilinear kernel; dense: FC-DenseNet blocks; refine: RefineNet blocks;
-detection: proposals, ROIAlign and detections of a two-stage detector.
+attention: SegFormer's efficient self-attention, Mix-FFN, DropPath and MLP fusion; detection:
+proposals, ROIAlign and detections of a two-stage detector.
 Importing this package registers every custom layer with Keras.
 """
 
+from kerasseg.layers.attention import DropPath, EfficientAttention, MixFFN, MLPFusion
 from kerasseg.layers.conv import (
     DilatedConv2D,
     FusedBatchNormalization,
@@ -26,6 +28,7 @@ from kerasseg.layers.detection import (
     level_anchors,
     propose,
 )
+from kerasseg.layers.panoptic import CenterGrouping, PanopticMerge
 from kerasseg.layers.pooling import (
     AdaptiveAveragePooling2D,
     aspp,
@@ -53,6 +56,13 @@ from kerasseg.layers.upsampling import (
 )
 
 __all__ = [
+    "CenterGrouping",
+    "PanopticMerge",
+    # attention (SegFormer's transformer blocks)
+    "DropPath",
+    "EfficientAttention",
+    "MixFFN",
+    "MLPFusion",
     # detection (two-stage detectors' inference graph)
     "Detections",
     "MaskSelect",

@@ -4,6 +4,12 @@ Importing this package imports every family module (each registers its builders)
 """
 
 from kerasseg.models.instance import MaskRCNN, mask_rcnn  # noqa: F401  (registers it)
+from kerasseg.models.panoptic import (  # noqa: F401  (registers them)
+    PanopticDeepLab,
+    PanopticFPN,
+    panoptic_deeplab,
+    panoptic_fpn,
+)
 from kerasseg.models.registry import (
     BN_MOMENTUM,
     MODELS,
@@ -22,9 +28,11 @@ from kerasseg.models.semantic import (  # noqa: F401  (registers the semantic bu
     linknet,
     pspnet,
     refinenet,
+    segformer,
     segnet,
     unet,
     unetpp,
+    upernet,
 )
 
 __all__ = [
@@ -36,6 +44,10 @@ __all__ = [
     "describe",
     "list_models",
     "mask_rcnn",
+    "PanopticDeepLab",
+    "PanopticFPN",
+    "panoptic_deeplab",
+    "panoptic_fpn",
     "register_model",
     "set_bn_momentum",
 ]

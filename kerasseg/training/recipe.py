@@ -53,6 +53,13 @@ from kerasseg.training.fitting import fit
 from kerasseg.training.optimizers import default_learning_rate, make_optimizer
 from kerasseg.training.runfiles import check_output, run_data_dir, write_run_json
 from kerasseg.training.task import build_compiled, is_binary_loss, model_defaults, run_task
+from kerasseg.training.weak_runs import (
+    check_supervision,
+    uses_image,
+    weak_loss,
+    weak_training_set,
+    write_figures,
+)
 
 __all__ = ["train", "model_defaults", "is_binary_loss"]
 
@@ -129,6 +136,7 @@ def _run_record(config, task, strategy, policy):
         "dataset_options",
         "val_dataset_options",
         "seed",
+        "supervision",
     )
     return {
         **{name: getattr(config, name) for name in fields},
@@ -171,6 +179,10 @@ def _resolve(config, strategy):
     meta = dataset_meta(config.dataset, config.data_dir, config.dataset_options)
     check_data_dir(config.dataset, config.data_dir)
     task = run_task(config.dataset, meta, config.loss, config.binary, config.model_options)
+    check_supervision(config.supervision, config.superpixels)
+    if config.supervision != "full" and config.loss is None:
+        config.loss = weak_loss(task.ignore_index, config.crf_weight, config.crf_options)
+    task.packed = config.loss is not None and uses_image(config.loss)
     config.val_split = default_validation(config.val_split, meta)
     config.backbone, config.epochs = _check_arguments(config)
     if is_chief(strategy):
@@ -201,7 +213,17 @@ def _run(config):
     if is_chief(strategy) and config.verbose != 0:
         # On stdout with Keras's progress: stderr is kept for warnings and errors.
         print(format_plan(plan_rows(config, task, net, n_train, notes, estimate)), flush=True)
+    weak_figures = None
+    if config.supervision != "full":
+        from kerasseg.data import prepare
+
+        raw_train, weak_figures = weak_training_set(raw_train, task, config, prepare)
     train_ds, val_ds = _batches(task, config, raw_train, raw_val)
+    if task.packed:  # the image travels in y_true for the GatedCRFLoss (weak.pack_image)
+        from kerasseg.weak import pack_image
+
+        train_ds = pack_image(train_ds)
+        val_ds = pack_image(val_ds) if val_ds is not None else None
     if is_multi_worker(strategy):
         train_ds, val_ds = shard_by_element(train_ds), shard_by_element(val_ds)
     if n_outputs > 1:
@@ -210,6 +232,8 @@ def _run(config):
         os.makedirs(config.output, exist_ok=True)
         record = _run_record(config, task, strategy, policy)
         write_run_json(os.path.join(config.output, "run.json"), record)
+        if weak_figures:
+            write_figures(config.output, config.supervision, weak_figures)
     return fit(
         net,
         train_ds,
@@ -270,6 +294,12 @@ def train(
     check=True,
     size_to_data=True,
     memory_check=True,
+    supervision="full",
+    superpixels=None,
+    crf_weight=0.1,
+    cam_steps=None,
+    given_labels=False,
+    crf_options=None,
 ):
     """Build ``model`` by name, train it on ``dataset`` and write the run into ``output``.
 
@@ -317,19 +347,39 @@ def train(
     ``coco_instances``) follow ``kerasseg.training.instances``: no loss (the model carries its
     own), batches with ``max_instances`` slots, scored by COCO box and mask AP on the validation
     split every ``validation_freq`` epochs (``val_steps``: that many images); ``best.keras`` is
-    the epoch with the highest ``val_mask_AP``. A model and a dataset of different tasks are a
+    the epoch with the highest ``val_mask_AP``. Panoptic models (``panoptic_fpn``,
+    ``panoptic_deeplab``) on panoptic datasets (``shapes_panoptic``, ``coco_panoptic``,
+    ``cityscapes`` with ``dataset_options={"task": "panoptic"}``) follow
+    ``kerasseg.training.panoptic_runs`` the same way, scored by PQ (``val_PQ``); their
+    ``thing_classes`` come from the dataset. A model and a dataset of different tasks are a
     ValueError saying so.
+    supervision: ``"full"`` (the masks), or ``"scribbles"``, ``"points"``, ``"boxes"``,
+        ``"image"``: weak labels simulated from the masks (seeded by ``seed``), trained with
+        ``PartialCrossEntropy + crf_weight * GatedCRFLoss`` unless ``loss`` is given;
+        ``superpixels`` ("slic", "felzenszwalb") spreads scribbles, points and box
+        pseudo-masks first;
+        ``cam_steps``: the CAM classifier's steps for ``"image"`` (default: the run's).
+        ``crf_options``: GatedCRFLoss arguments (e.g. ``{"downsample": 4}``).
+        ``given_labels=True``: the masks already are weak labels (sparse, 255 = unlabelled) or
+        pseudo-masks, trained on as they are. See ``kerasseg.training.weak_runs``.
     Returns a ``TrainResult``; raises ValueError / FileNotFoundError for bad names and paths,
     ``DataError`` for bad files, and ``kerasseg.backbones.WeightsUnavailableError`` when the
     ImageNet weights can be neither found in Keras's cache nor downloaded.
     """
     # The arguments, by name, for the helpers above (nothing else is defined yet).
     config = types.SimpleNamespace(**locals())
-    from kerasseg.training.instance_scores import instance_run
+    from kerasseg.training.instance_scores import run_kind
     from kerasseg.training.instances import train_instances
+    from kerasseg.training.panoptic_runs import train_panoptic
 
-    if instance_run(config):
-        return train_instances(config)
+    task = run_kind(config)
+    if task != "semantic":
+        if supervision != "full":
+            raise ValueError(
+                f"supervision={supervision!r} is for semantic models; {task} runs train on "
+                f"full {task} labels (supervision='full')."
+            )
+        return train_instances(config) if task == "instance" else train_panoptic(config)
     if config.optimizer is None:
         config.optimizer = "sgd"
     return _run(config)
