@@ -55,7 +55,7 @@ def test_the_setting_reaches_tensorflow():
 
 
 @pytest.mark.slow
-def test_every_architecture_fits_two_steps_at_64px_without_onednn():
+def test_every_architecture_fits_two_steps_at_32px_without_onednn():
     result = _run([os.path.join(HERE, "fit_every_model.py")], "0", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     import kerasseg
