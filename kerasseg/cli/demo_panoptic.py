@@ -21,9 +21,8 @@ DEFAULT_OUTPUT = "kerasseg_demo_panoptic"
 # and triangles apart per pixel far worse than Mask R-CNN's box head does per object (things PQ
 # 0.27, overall 0.52 after 1200 steps of batch 8).
 PANOPTIC_DEMO = dict(
+    INSTANCE_DEMO,
     model="panoptic_fpn",
-    backbone="mobilenetv2",
-    weights=None,
     model_options={
         **INSTANCE_DEMO["model_options"],
         "semantic_filters": 64,
@@ -31,16 +30,7 @@ PANOPTIC_DEMO = dict(
         "stuff_area": 32,
         "max_instances": 8,
     },
-    dataset_options={"num_images": 2000},
-    val_dataset_options={},
     epochs=6,
-    steps_per_epoch=250,
-    batch_size=4,
-    crop_size=64,
-    optimizer="adam",
-    learning_rate=2e-3,
-    warmup_steps=100,
-    augment={"scale_range": None, "photometric": False},
 )
 PAIR_TITLES = ("image", "ground truth", "prediction")
 

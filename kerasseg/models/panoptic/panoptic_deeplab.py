@@ -32,7 +32,7 @@ from kerasseg.models import base
 from kerasseg.models.own_losses import OwnLossSegmenter
 from kerasseg.models.panoptic import common
 from kerasseg.models.registry import BN_MOMENTUM, register_model
-from kerasseg.models.semantic.deeplab import dilated_features
+from kerasseg.models.semantic.deeplab import atrous_rates_for, dilated_features
 from kerasseg.ops.panoptic_targets import center_targets, class_lookup, instance_targets
 
 LOSS_NAMES = ("semantic", "center", "offset")
@@ -187,8 +187,7 @@ def panoptic_deeplab(
     encoder, feats = dilated_features(
         arch, backbone, input_shape, weights, freeze_backbone, output_stride, inputs
     )
-    if atrous_rates is None:
-        atrous_rates = tuple(r * 16 // output_stride for r in (6, 12, 18))
+    atrous_rates = atrous_rates_for(atrous_rates, output_stride)
     decoded = {}
     for branch, filters, projections in (
         ("semantic", semantic_filters, semantic_projections),

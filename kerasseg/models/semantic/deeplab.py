@@ -27,7 +27,8 @@ from kerasseg.models.registry import BN_MOMENTUM, register_model
 BASE_RATES = (6, 12, 18)  # at output stride 16
 
 
-def _rates(atrous_rates, output_stride):
+def atrous_rates_for(atrous_rates, output_stride):
+    """The three ASPP rates: ``atrous_rates``, or the paper's (6, 12, 18) scaled to the stride."""
     if atrous_rates is None:
         return tuple(r * 16 // output_stride for r in BASE_RATES)
     return tuple(atrous_rates)
@@ -82,7 +83,7 @@ def _build(
     x = aspp(
         feats[32],
         filters,
-        _rates(atrous_rates, output_stride),
+        atrous_rates_for(atrous_rates, output_stride),
         separable=separable,
         dropout=dropout,
         name="aspp",
