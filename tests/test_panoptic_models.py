@@ -48,7 +48,7 @@ MODELS = {
         seed=0,
     ),
 }
-STEPS = {"panoptic_deeplab": 250, "panoptic_fpn": 200}
+STEPS = {"panoptic_deeplab": 180, "panoptic_fpn": 150}  # PQ 0.86-0.89 with oneDNN on and off
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def _check_training(ns):
     model, val, k = ns["model"], ns["val"], ns["info"].num_classes
     confusion = np.zeros((k, k), np.int64)
     for image, mask in val.as_numpy_iterator():
-        probs = model.predict(image[None], verbose=0)[0]
+        probs = np.asarray(model(image[None], training=False))[0]  # predict() costs 10x more
         pred = probs.argmax(-1)
         valid = mask != 255
         confusion += np.bincount(mask[valid] * k + pred[valid], minlength=k * k).reshape(k, k)
