@@ -96,3 +96,64 @@ def test_a_registry_backbone_classifier_has_cam_maps():
     maps = cam.cam_model(model)(np.zeros((1, 64, 64, 3), np.float32))
     assert maps.shape == (1, 4, 4, 3)  # the stride-16 map
     assert model.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("pooling, layer", [("max", "gmp"), ("avg", "gap")])
+def test_the_small_classifier_takes_a_pooling_and_batch_norm(pooling, layer):
+    model = cam.classifier(3, filters=4, pooling=pooling, batch_norm=True)
+    names = [x.name for x in model.layers]
+    assert layer in names and [n for n in names if n.startswith("bn")] == [
+        f"bn{i}" for i in (1, 2, 3, 4)
+    ]
+    assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 3)
+    assert cam.cam_model(model)(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 8, 8, 3)
+    plain = cam.classifier(3, filters=4)
+    assert "gap" in [x.name for x in plain.layers] and not any(
+        x.name.startswith("bn") for x in plain.layers
+    )
+    with pytest.raises(ValueError, match="pooling must be 'avg' or 'max'"):
+        cam.classifier(3, pooling="sum")
+
+
+def test_max_pooling_scores_the_strongest_location():
+    model = cam.classifier(1, filters=1, pooling="max")
+    for layer in model.layers:
+        if layer.weights:  # each layer passes its first channel's positive part through
+            kernel = np.zeros(layer.weights[0].shape, np.float32)
+            kernel[kernel.shape[0] // 2, kernel.shape[1] // 2, 0, 0] = 1.0
+            layer.set_weights([kernel] + [np.zeros(w.shape, np.float32) for w in layer.weights[1:]])
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[0, 4:8, 4:8, 0] = 255.0  # one bright 4x4 patch: red 1 after the rescaling
+    assert float(model(image)[0, 0]) == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-6)
+
+
+def test_boundary_saliency_is_the_distance_to_the_border_colours():
+    image = np.full((20, 24, 3), 100, np.uint8)
+    image[6:14, 8:16] = (100, 140, 130)  # colour difference (0, 40, 30): length 50
+    score = weak.saliency.boundary_saliency(image, regularisation=16.0)
+    assert score.shape == (20, 24) and score.dtype == np.float32
+    assert np.all(score[image[..., 1] == 100] == 0.0)
+    np.testing.assert_allclose(score[6:14, 8:16], 50.0 / 4.0, rtol=1e-5)  # sqrt(50^2 / 16)
+    # an object crossing the border is trimmed out of the background model
+    image[0:2, 0:3] = (255, 0, 0)
+    assert np.all(weak.saliency.boundary_saliency(image)[10:, 10:][image[10:, 10:, 1] == 100] < 1)
+
+
+def test_region_pseudo_masks_take_the_tags_and_the_cams(scene):
+    image, truth = scene
+    maps = np.zeros((64, 64, 2), np.float32)
+    maps[..., 0] = truth == 1  # class 0 on the red object, class 1 on the blue one
+    maps[..., 1] = 0.5 * (truth == 2) + 0.1 * (truth == 1)
+    np.testing.assert_array_equal(weak.saliency.region_pseudo_masks(image, maps, [1, 1]), truth)
+    # a single tag labels every salient region with it, whatever the CAMs say
+    only = weak.saliency.region_pseudo_masks(image, maps, [0, 1])
+    np.testing.assert_array_equal(only, np.where(truth > 0, 2, 0))
+    # a region without a clear lead leaves the whole image out (or unlabelled only itself)
+    maps[..., 1] = 0.95 * (truth == 1) + 1.0 * (truth == 2)
+    dropped = weak.saliency.region_pseudo_masks(image, maps, [1, 1], min_margin=0.5)
+    assert np.all(dropped == 255)
+    kept = weak.saliency.region_pseudo_masks(
+        image, maps, [1, 1], min_margin=0.5, drop_incomplete=False
+    )
+    np.testing.assert_array_equal(kept, np.where(truth == 1, 255, truth))
+    assert np.all(weak.saliency.region_pseudo_masks(image, maps, [0, 0]) == 0)

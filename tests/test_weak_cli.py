@@ -65,6 +65,17 @@ def test_full_supervision_is_the_default():
     assert args.supervision == "full" and args.crf_weight == 0.1 and args.superpixels == "none"
 
 
+@pytest.mark.parametrize("command", ["train", "pseudo-labels"])
+def test_superpixel_choices_are_the_propagation_methods(command):
+    """The CLI writes the choices out (importing kerasseg.weak would load TensorFlow first)."""
+    from kerasseg.weak.superpixels import PROPAGATION_METHODS
+
+    parser = cli.build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    (action,) = [a for a in sub._actions if a.dest == "superpixels"]
+    assert tuple(action.choices) == ("none", *PROPAGATION_METHODS)
+
+
 def test_a_bad_supervision_is_an_error_naming_the_choices(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown supervision 'lines'.*full, scribbles"):
         training.train("unet", "shapes", output=tmp_path / "x", supervision="lines",

@@ -319,3 +319,21 @@ def test_prepare_keeps_sparse_labels_and_image_tags():
         seed=1,
     )
     np.testing.assert_array_equal(next(iter(tagged))[1][0].numpy(), tags)
+
+
+def test_random_walker_propagation_fills_uniform_regions_from_their_seeds():
+    image = np.zeros((24, 30, 3), np.uint8)
+    image[:, 15:] = (200, 180, 20)
+    labels = np.full((24, 30), 255, np.int32)
+    labels[10:12, 3:6] = 0
+    labels[5, 20] = 3
+    dense = weak.propagate(image, labels, "random_walker")
+    assert dense.dtype == np.int32
+    np.testing.assert_array_equal(dense, np.where(np.arange(30) < 15, 0, 3)[None].repeat(24, 0))
+    # a pixel whose walk is a toss-up stays unlabelled; a single class is returned as it is
+    ramp = np.zeros_like(image)
+    ramp[..., 0] = np.linspace(0, 255, 30).astype(np.uint8)[None]  # no edge to stop at
+    flat = weak.propagate(ramp, labels, "random_walker", min_confidence=0.99)
+    assert 255 in flat and np.all(flat[labels != 255] == labels[labels != 255])
+    one = np.where(labels == 3, 255, labels)
+    np.testing.assert_array_equal(weak.propagate(image, one, "random_walker"), one)

@@ -33,8 +33,9 @@ def add_arguments(p):
     p.add_argument(
         "--superpixels",
         default="none",
-        choices=("none", "slic", "felzenszwalb"),
-        help="scribbles/points/boxes: spread them over superpixels (ScribbleSup)",
+        choices=("none", "slic", "felzenszwalb", "random_walker"),
+        help="scribbles/points/boxes: spread them over superpixels (ScribbleSup) or by a "
+        "random walker on the image",
     )
     p.add_argument(
         "--cam-steps", type=int, default=300, help="--supervision image: classifier steps"

@@ -177,9 +177,9 @@ def _weak_arguments(p):
     p.add_argument(
         "--superpixels",
         default="none",
-        choices=("none", "slic", "felzenszwalb"),
-        help="scribbles/points/boxes: spread the (pseudo-)labels over superpixels first "
-        "(ScribbleSup)",
+        choices=("none", "slic", "felzenszwalb", "random_walker"),
+        help="scribbles/points/boxes: spread the (pseudo-)labels first, over superpixels "
+        "(ScribbleSup) or by a random walker on the image",
     )
     p.add_argument(
         "--given-labels",

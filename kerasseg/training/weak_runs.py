@@ -4,15 +4,18 @@
 
 - ``"full"``: the masks as they are.
 - ``"scribbles"`` / ``"points"``: ``weak.simulate`` from the masks, seeded by ``(seed, index)``;
-  with ``superpixels="slic"|"felzenszwalb"`` spread over superpixels first (ScribbleSup).
+  with ``superpixels="slic"|"felzenszwalb"`` spread over superpixels first (ScribbleSup), with
+  ``"random_walker"`` by Grady's random walker on the image.
 - ``"boxes"``: the masks' component boxes, cut by ``weak.grabcut`` into pseudo-masks (box pixels
   GrabCut calls background unlabelled), spread over ``superpixels`` too when given.
 - ``"image"``: the multi-hot image labels train a CAM classifier (``weak.cam``, the run's
-  backbone, or a small conv net for the encoder-free models) for ``cam_steps`` steps at the run's
-  batch, on whole images fitted into the run's crop (a random crop could drop a tagged object);
-  its multi-scale, flipped CAMs, CRF-refined, are the pseudo-masks. The run
-  folder's ``weak.json`` holds the CAM and pseudo-mask mIoU on the training split (against the
-  masks the labels were simulated from).
+  backbone, or for the encoder-free models a small conv net with batch norm and global max
+  pooling) for ``cam_steps`` steps at the run's batch, on whole images fitted into the run's crop
+  (a random crop could drop a tagged object), randomly flipped. The pseudo-masks are CAM +
+  saliency (``weak.saliency.region_pseudo_masks``): background from the boundary prior, each
+  salient superpixel the tagged class of its highest relative mean CAM (an image's only tag when
+  it has one). The run folder's ``weak.json`` holds the CAM and pseudo-mask mIoU on the training
+  split (against the masks the labels were simulated from).
 
 Then the segmentation model trains on the sparse labels with ``losses.PartialCrossEntropy() +
 crf_weight * losses.GatedCRFLoss(**crf_options)`` (unless ``loss`` is given), its targets packed
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 SUPERVISIONS = ("full", "scribbles", "points", "boxes", "image")
+CAM_MARGIN = 0.0  # image-level: the CAM lead a region needs in a multi-class image
 
 
 def check_supervision(supervision, superpixels=None):
@@ -49,12 +53,12 @@ def check_supervision(supervision, superpixels=None):
         raise ValueError(
             f"unknown supervision {supervision!r}; choose one of {', '.join(SUPERVISIONS)}."
         )
-    from kerasseg.weak import SUPERPIXEL_METHODS
+    from kerasseg.weak.superpixels import PROPAGATION_METHODS
 
-    if superpixels not in (None, *SUPERPIXEL_METHODS):
+    if superpixels not in (None, *PROPAGATION_METHODS):
         raise ValueError(
             f"unknown superpixels {superpixels!r}; choose one of none, "
-            f"{', '.join(SUPERPIXEL_METHODS)}."
+            f"{', '.join(PROPAGATION_METHODS)}."
         )
 
 
@@ -129,6 +133,12 @@ def miou(confusion):
     return float(np.mean(tp[union > 0] / union[union > 0])) if (union > 0).any() else float("nan")
 
 
+def _flip(images, tags):
+    """A random left-right flip of each image of a batch (the classifier's only augmentation)."""
+    flip = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.5
+    return tf.where(flip, tf.reverse(images, [2]), images), tags
+
+
 def _image_level(raw, task, config, prepare):
     """Train the CAM classifier, then -> (list of images, list of pseudo-masks, figures)."""
     from kerasseg import weak
@@ -161,12 +171,15 @@ def _image_level(raw, task, config, prepare):
         seed=config.seed,
         ignore_index=ignore,
     )
-    batches = batches.map(foreground)
+    batches = batches.map(foreground).map(_flip)
+    small = config.backbone is None
     net = weak.cam.classifier(
         k - 1,
         backbone=config.backbone,
-        weights=config.weights if config.backbone is not None else None,
+        weights=None if small else config.weights,
         input_shape=(None, None, channels),
+        pooling="max" if small else "avg",
+        batch_norm=small,
     )
     steps = config.cam_steps or config.epochs * config.steps_per_epoch
     weak.cam.fit_classifier(net, batches, steps)
@@ -177,7 +190,9 @@ def _image_level(raw, task, config, prepare):
         present = weak.simulate(mask, "image", num_classes=k, ignore_index=ignore)[1:]
         maps = weak.cam.cams(net, image, tags=present)
         cam = weak.cam.cam_labels(maps).numpy()
-        pseudo = weak.cam.pseudo_masks(image, maps, present, ignore_index=ignore)
+        pseudo = weak.saliency.region_pseudo_masks(
+            image, maps.numpy(), present, min_margin=CAM_MARGIN, ignore_index=ignore
+        )
         cam_cm += _confusion(mask, cam, k, ignore)
         pseudo_cm += _confusion(mask, pseudo, k, ignore)
         images.append(image)

@@ -11,14 +11,15 @@ Weak labels are data, one representation per kind:
 
 Modules: ``simulate`` (weak labels from full masks, seeded), ``readers`` (ScribbleSup XML and
 PNG, Bearman et al. points, VOC and COCO boxes), ``grabcut`` (box pseudo-masks), ``superpixels``
-(ScribbleSup-style propagation with SLIC / Felzenszwalb), ``crf`` (mean-field dense CRF over a
-local window, sharing its kernel with ``losses.GatedCRFLoss``), ``cam`` (classifier, CAMs,
+(ScribbleSup-style propagation with SLIC / Felzenszwalb, or Grady's random walker), ``crf``
+(mean-field dense CRF over a local window, sharing its kernel with ``losses.GatedCRFLoss``),
+``cam`` (classifier, CAMs, pseudo-masks), ``saliency`` (boundary-prior background, CAM + saliency
 pseudo-masks) and ``packing`` (the image carried in ``y_true`` for the CRF loss).
 """
 
 import numpy as np
 
-from kerasseg.weak import cam
+from kerasseg.weak import cam, saliency
 from kerasseg.weak.crf import crf
 from kerasseg.weak.grabcut import grabcut
 from kerasseg.weak.packing import PackedMeanIoU, PackedPixelAccuracy, pack, pack_image
@@ -55,6 +56,7 @@ __all__ = [
     "read_scribble_png",
     "read_scribble_xml",
     "read_voc_boxes",
+    "saliency",
     "simulate",
     "superpixels",
 ]

@@ -7,16 +7,18 @@
     masks = weak.cam.pseudo_masks(image, maps, tags)   # CRF-refined, 255 where unsure
 
 The classifier is a backbone of the registry (or, with ``backbone=None``, a small stride-4 conv
-net), a 1x1 convolution without bias to one score map per class (layer ``"cam"``), global average
-pooling and a sigmoid: GAP then a dense layer, with the order of the two linear steps swapped, so
-the score map *is* the class activation map. ``cams`` runs it at several scales and flipped,
+net, optionally with batch norm), a 1x1 convolution without bias to one score map per class
+(layer ``"cam"``), global average pooling (or, ``pooling="max"``, global max pooling) and a
+sigmoid: GAP then a dense layer, with the order of the two linear steps swapped, so the score map
+*is* the class activation map. ``cams`` runs it at several scales and flipped,
 keeps the positive part, resizes each to the image and averages them, then divides each class
 by its maximum. Background is the pixels where no present class reaches ``threshold``.
 ``pseudo_masks`` turns the maps into probabilities (background score ``threshold``, a softmax at
 ``temperature``), optionally propagates them by a random walk on the image's local colour
 affinities (AffinityNet / IRN style, with the affinity taken from the CRF kernel rather than
 learned), refines them with ``weak.crf`` and leaves pixels whose refined probability stays under
-``min_confidence`` unlabelled (255).
+``min_confidence`` unlabelled (255). ``weak.saliency.region_pseudo_masks`` is the alternative
+that takes the background from a saliency cue instead of a CAM threshold.
 """
 
 import keras
@@ -38,22 +40,36 @@ __all__ = [
 
 
 def classifier(
-    num_classes, backbone=None, weights=None, input_shape=(None, None, 3), filters=32, stride=16
+    num_classes,
+    backbone=None,
+    weights=None,
+    input_shape=(None, None, 3),
+    filters=32,
+    stride=16,
+    pooling="avg",
+    batch_norm=False,
 ):
-    """Multi-label classifier (GAP + sigmoid) whose ``"cam"`` layer gives the CAMs.
+    """Multi-label classifier (global pooling + sigmoid) whose ``"cam"`` layer gives the CAMs.
 
     ``num_classes`` counts the foreground classes (the multi-hot targets without background).
     ``backbone``: a registry name (its stride-``stride`` map, or the deepest one it has) or None
     for a small conv net (four 3x3 convolutions of ``filters`` to 4 x ``filters`` channels, at
-    stride 4; pixels scaled to [0, 1] inside).
+    stride 4, each followed by batch normalisation with ``batch_norm``; pixels scaled to [0, 1]
+    inside). ``pooling``: ``"avg"`` (GAP, the CAM paper) or ``"max"`` (global max pooling, as in
+    Oquab et al. 2015: a small object is not averaged away by the background around it).
     """
+    if pooling not in ("avg", "max"):
+        raise ValueError(f"classifier: pooling must be 'avg' or 'max', got {pooling!r}")
     inputs = keras.Input(input_shape, name="image")
     if backbone is None:
         x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
         for i, (width, pool) in enumerate([(1, True), (2, True), (2, False), (4, False)]):
             x = keras.layers.Conv2D(
-                filters * width, 3, padding="same", activation="relu", name=f"conv{i + 1}"
+                filters * width, 3, padding="same", use_bias=not batch_norm, name=f"conv{i + 1}"
             )(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"bn{i + 1}")(x)
+            x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
             if pool:
                 x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     else:
@@ -66,7 +82,10 @@ def classifier(
         if x is None:
             x = [f for f in features if f is not None][-1]
     cam = keras.layers.Conv2D(num_classes, 1, use_bias=False, name="cam")(x)
-    logits = keras.layers.GlobalAveragePooling2D(name="gap")(cam)
+    if pooling == "max":
+        logits = keras.layers.GlobalMaxPooling2D(name="gmp")(cam)
+    else:
+        logits = keras.layers.GlobalAveragePooling2D(name="gap")(cam)
     scores = keras.layers.Activation("sigmoid", name="scores", dtype="float32")(logits)
     return keras.Model(inputs, scores, name="cam_classifier")
 
