@@ -21,7 +21,7 @@ single one. The images are 64 px so that the 64 px training crop holds whole ima
 objects (a 64 px crop of a 128 px image with two shapes is mostly background). 1000 steps
 (``--steps``) and 200 val images (``--num-val``) for every kind, as the smaller set's val mIoU
 varies more; and each kind is trained ``--seeds`` times (seeds 0, 1: training and simulated
-labels), its mean val mIoU reported: one run of this small model varies by about +-0.05.
+labels), its mean val mIoU reported: one run of this small model varies by about +-0.06.
 
     python benchmarks/weak_supervision.py [--steps 1000] [--seeds 2] [--num-images 400]
                                           [--num-val 200] [--max-shapes 2] [--max-size 64]
@@ -76,9 +76,11 @@ def run_one(kind, args, root, seed):
         supervision=kind,
         cam_steps=args.cam_steps,
         crf_weight=args.crf_weight,
-        superpixels={"points": args.superpixels, "scribbles": args.superpixels}.get(
-            kind, args.box_superpixels if kind == "boxes" else None
-        ),
+        superpixels={
+            "points": args.superpixels,
+            "scribbles": args.superpixels,
+            "boxes": args.box_superpixels,
+        }.get(kind),
         crf_options={"downsample": args.crf_downsample},
         memory_check=False,
     )

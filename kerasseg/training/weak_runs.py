@@ -133,12 +133,6 @@ def miou(confusion):
     return float(np.mean(tp[union > 0] / union[union > 0])) if (union > 0).any() else float("nan")
 
 
-def _flip(images, tags):
-    """A random left-right flip of each image of a batch (the classifier's only augmentation)."""
-    flip = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.5
-    return tf.where(flip, tf.reverse(images, [2]), images), tags
-
-
 def _image_level(raw, task, config, prepare):
     """Train the CAM classifier, then -> (list of images, list of pseudo-masks, figures)."""
     from kerasseg import weak
@@ -171,7 +165,10 @@ def _image_level(raw, task, config, prepare):
         seed=config.seed,
         ignore_index=ignore,
     )
-    batches = batches.map(foreground).map(_flip)
+    # Each image flipped left-right at random: the classifier's only augmentation.
+    batches = batches.map(foreground).map(
+        lambda images, t: (tf.image.random_flip_left_right(images), t)
+    )
     small = config.backbone is None
     net = weak.cam.classifier(
         k - 1,
